@@ -47,7 +47,9 @@ export function makeAttr(name: string, value: AttrValue): AttributeProto {
     create(AttributeProtoSchema, { name, ...init });
   if (typeof value === 'bigint') return mk({ type: AttrType.INT, i: value });
   if (typeof value === 'number')
-    return Number.isInteger(value) ? mk({ type: AttrType.INT, i: BigInt(value) }) : mk({ type: AttrType.FLOAT, f: value });
+    return Number.isInteger(value)
+      ? mk({ type: AttrType.INT, i: BigInt(value) })
+      : mk({ type: AttrType.FLOAT, f: value });
   if (typeof value === 'string') return mk({ type: AttrType.STRING, s: enc.encode(value) });
   if (Array.isArray(value)) {
     if (value.length > 0 && typeof value[0] === 'string')
@@ -140,7 +142,12 @@ export class GraphBuilder {
     return name;
   }
 
-  initializer(name: string, elemType: number, dims: readonly number[], data: TypedArray | readonly number[]): string {
+  initializer(
+    name: string,
+    elemType: number,
+    dims: readonly number[],
+    data: TypedArray | readonly number[],
+  ): string {
     this.inits.push(makeTensor(name, elemType, dims, data));
     return name;
   }

@@ -70,7 +70,8 @@ export function decodeModelProto(bytes: Uint8Array): ModelProto {
         : `The file is not a valid ONNX protobuf: ${why}.`,
     );
   }
-  if (!model.graph) throw new OnnxFormatError('The file decodes as protobuf but contains no graph: not an ONNX model.');
+  if (!model.graph)
+    throw new OnnxFormatError('The file decodes as protobuf but contains no graph: not an ONNX model.');
   if (model.irVersion <= 0n)
     throw new OnnxFormatError('The model has no IR version: the file is corrupt or not an ONNX model.');
   if (model.opsetImport.length === 0 && model.irVersion >= 3n)

@@ -8,7 +8,12 @@ import { tensorArray } from './tensor';
 function smallModel() {
   const b = new GraphBuilder('small');
   const x = b.input('x', DataType.FLOAT, ['N', 4]);
-  const w = b.initializer('w', DataType.FLOAT, [4, 3], new Float32Array(12).map((_, i) => (i - 6) / 10));
+  const w = b.initializer(
+    'w',
+    DataType.FLOAT,
+    [4, 3],
+    new Float32Array(12).map((_, i) => (i - 6) / 10),
+  );
   const bias = b.initializer('b', DataType.FLOAT, [3], [0.1, -0.2, 0.3]);
   const mm = b.op('MatMul', [x, w], {}, 'mm');
   const id = b.op('Identity', [mm], {}, 'id');
@@ -32,7 +37,7 @@ describe('IR', () => {
     expect(g.producer('y')?.name).toBe('add');
     expect(g.consumers('mm_out0').map((n) => n.name)).toEqual(['id']);
     expect(g.topologicalOrder().map((n) => n.name)).toEqual(['mm', 'id', 'add', 'dead_relu']);
-    expect(Array.from(tensorArray(g.initializers.get('b')!))).toEqual([
+    expect(Array.from(tensorArray(g.initializers.get('b')!) as Float32Array)).toEqual([
       Math.fround(0.1),
       Math.fround(-0.2),
       Math.fround(0.3),
@@ -50,7 +55,11 @@ describe('IR', () => {
     m.graph.bypassNode(m.graph.nodes.find((n) => n.opType === 'Identity')!);
     expect(m.graph.removeDeadCode()).toEqual({ nodes: 1, initializers: 0 });
     expect(m.graph.nodes.map((n) => n.opType)).toEqual(['MatMul', 'Add']);
-    const x = new ort.Tensor('float32', Float32Array.from({ length: 8 }, (_, i) => i - 3), [2, 4]);
+    const x = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: 8 }, (_, i) => i - 3),
+      [2, 4],
+    );
     const a = await run(original.encode(), { x });
     const b = await run(m.encode(), { x });
     expect(Array.from(b.y.data as Float32Array)).toEqual(Array.from(a.y.data as Float32Array));

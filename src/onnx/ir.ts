@@ -170,7 +170,10 @@ export class Graph {
   invalidate(): void {
     this.index = undefined;
     this.outerRefs = undefined;
-    for (let g = this.parent; g; g = g.parent) g.outerRefs = undefined, (g.index = undefined);
+    for (let g = this.parent; g; g = g.parent) {
+      g.outerRefs = undefined;
+      g.index = undefined;
+    }
   }
 
   private getIndex(): GraphIndex {
@@ -257,7 +260,11 @@ export class Graph {
     const t = this.valueType(name);
     if (t?.value.case !== 'tensorType' || !t.value.value.shape) return undefined;
     return t.value.value.shape.dim.map((d) =>
-      d.value.case === 'dimValue' ? Number(d.value.value) : d.value.case === 'dimParam' ? d.value.value : undefined,
+      d.value.case === 'dimValue'
+        ? Number(d.value.value)
+        : d.value.case === 'dimParam'
+          ? d.value.value
+          : undefined,
     );
   }
   valueElemType(name: string): number | undefined {
@@ -402,7 +409,10 @@ export class Graph {
   insertAfter(value: string, init: Omit<NodeInit, 'inputs'> & { inputs?: string[] }): Node {
     const readers = [...this.consumers(value)];
     const producer = this.producer(value);
-    const node = this.addNode({ ...init, inputs: init.inputs ?? [value] }, producer ? { after: producer } : undefined);
+    const node = this.addNode(
+      { ...init, inputs: init.inputs ?? [value] },
+      producer ? { after: producer } : undefined,
+    );
     const out = init.outputs[0];
     for (const n of readers) {
       n.proto.input.forEach((x, k) => x === value && (n.proto.input[k] = out));

@@ -72,7 +72,8 @@ function packTypedFields(t: TensorProto): Uint8Array {
       t.int64Data.forEach((v, i) => view.setBigInt64(i * 8, v, true));
       break;
     case 'uint64Data':
-      if (t.dataType === DataType.UINT32) t.uint64Data.forEach((v, i) => view.setUint32(i * 4, Number(v), true));
+      if (t.dataType === DataType.UINT32)
+        t.uint64Data.forEach((v, i) => view.setUint32(i * 4, Number(v), true));
       else t.uint64Data.forEach((v, i) => view.setBigUint64(i * 8, v, true));
       break;
     case 'int32Data': {
@@ -98,11 +99,13 @@ function packTypedFields(t: TensorProto): Uint8Array {
  */
 export function tensorArray(t: TensorProto, external?: ExternalFiles): TypedArray {
   const info = dtypeInfo(t.dataType);
-  if (!info.raw) throw new TensorDataError(`tensor "${t.name}" has type ${info.name}, which has no typed array`);
+  if (!info.raw)
+    throw new TensorDataError(`tensor "${t.name}" has type ${info.name}, which has no typed array`);
   const bytes = tensorBytes(t, external);
   const size = info.raw.BYTES_PER_ELEMENT;
   const count = Math.floor(bytes.byteLength / size);
-  if (bytes.byteOffset % size === 0) return new info.raw(bytes.buffer as ArrayBuffer, bytes.byteOffset, count);
+  if (bytes.byteOffset % size === 0)
+    return new info.raw(bytes.buffer as ArrayBuffer, bytes.byteOffset, count);
   return new info.raw(bytes.slice(0, count * size).buffer);
 }
 
@@ -153,7 +156,8 @@ function bfloatToFloat(b: number): number {
  */
 export function tensorToFloat64(t: TensorProto, external?: ExternalFiles): Float64Array {
   const info = dtypeInfo(t.dataType);
-  const count = elementCount(t.dims) * (t.dataType === DataType.COMPLEX64 || t.dataType === DataType.COMPLEX128 ? 2 : 1);
+  const count =
+    elementCount(t.dims) * (t.dataType === DataType.COMPLEX64 || t.dataType === DataType.COMPLEX128 ? 2 : 1);
   if (info.bits === 4 || info.bits === 2) {
     const bytes = tensorBytes(t, external);
     const out = new Float64Array(count);
@@ -169,8 +173,10 @@ export function tensorToFloat64(t: TensorProto, external?: ExternalFiles): Float
   }
   const arr = tensorArray(t, external);
   const out = new Float64Array(arr.length);
-  if (t.dataType === DataType.FLOAT16) for (let i = 0; i < arr.length; i++) out[i] = halfToFloat(Number(arr[i]));
-  else if (t.dataType === DataType.BFLOAT16) for (let i = 0; i < arr.length; i++) out[i] = bfloatToFloat(Number(arr[i]));
+  if (t.dataType === DataType.FLOAT16)
+    for (let i = 0; i < arr.length; i++) out[i] = halfToFloat(Number(arr[i]));
+  else if (t.dataType === DataType.BFLOAT16)
+    for (let i = 0; i < arr.length; i++) out[i] = bfloatToFloat(Number(arr[i]));
   else for (let i = 0; i < arr.length; i++) out[i] = Number(arr[i]);
   return out;
 }
@@ -194,7 +200,8 @@ export function makeTensor(
   } else {
     if (!info.raw) throw new TensorDataError(`makeTensor: pass packed bytes for ${info.name}`);
     const arr = new info.raw(data.length);
-    if (arr instanceof BigInt64Array || arr instanceof BigUint64Array) data.forEach((v, i) => (arr[i] = BigInt(v)));
+    if (arr instanceof BigInt64Array || arr instanceof BigUint64Array)
+      data.forEach((v, i) => (arr[i] = BigInt(v)));
     else data.forEach((v, i) => (arr[i] = Number(v)));
     raw = new Uint8Array(arr.buffer);
   }
