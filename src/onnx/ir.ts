@@ -378,28 +378,29 @@ export class Graph {
   /**
    * Remove a node that passes one input through unchanged (Identity, Dropout in inference, a no-op
    * Reshape): readers of its first output read `input` instead. When that output is a graph output,
-   * the producer of `input` is renamed instead so the graph's interface keeps its names.
+   * the producer of `input` is renamed instead so the graph's interface keeps its names. Returns
+   * false, changing nothing, when that is impossible (the input is read elsewhere or is a graph input).
    */
-  bypassNode(node: Node, inputIndex = 0): void {
+  bypassNode(node: Node, inputIndex = 0): boolean {
     const input = node.inputs[inputIndex];
     const output = node.outputs[0];
-    this.removeNode(node);
     if (this.isGraphOutput(output)) {
+      // The graph's interface keeps its names: rename the producer's output instead, which is only
+      // possible when nothing else reads the input and it is not itself an input or output.
       const producer = this.producer(input);
       const canRename =
         producer &&
         !this.isGraphOutput(input) &&
-        this.consumers(input).every((c) => c === node) &&
-        !this.isGraphInput(input);
-      if (canRename) {
-        producer.setOutput(producer.outputs.indexOf(input), output);
-        return;
-      }
-      // The value is also read elsewhere (or is a graph input): keep an Identity to carry the name.
-      this.addNode({ opType: 'Identity', inputs: [input], outputs: [output], name: node.name });
-      return;
+        !this.isGraphInput(input) &&
+        this.consumers(input).every((c) => c === node);
+      if (!canRename) return false;
+      this.removeNode(node);
+      producer.setOutput(producer.outputs.indexOf(input), output);
+      return true;
     }
+    this.removeNode(node);
     this.replaceUses(output, input);
+    return true;
   }
 
   /**
