@@ -1,4 +1,5 @@
-import type { Model } from '../onnx/ir';
+import { Model } from '../onnx/ir';
+import { valueInfo } from '../onnx/builder';
 import type { RtTensor, Runtime } from '../runtime/types';
 import { measureLatency, type LatencyResult } from '../runtime/latency';
 import { sizeMetrics, type SizeMetrics } from './size';
@@ -31,6 +32,18 @@ export interface MeasureOptions {
   progress?: (done: number, total: number, note: string) => void;
 }
 
+/** A copy of the model whose inputs declare the shapes actually fed, so symbolic dims resolve. */
+function withConcreteInputs(model: Model, feeds: Record<string, RtTensor>): Model {
+  const copy = new Model(model.toProto(), model.external);
+  copy.graph.inputs = copy.graph.inputs.map((v) => {
+    const t = feeds[v.name];
+    const elemType = copy.graph.valueElemType(v.name);
+    return t && elemType !== undefined ? valueInfo(v.name, elemType, t.dims) : v;
+  });
+  copy.graph.invalidate();
+  return copy;
+}
+
 const floatOutputs = (outputs: Record<string, RtTensor>, names: readonly string[]) =>
   names.map((n) => outputs[n]);
 
@@ -48,7 +61,7 @@ export async function measureModel(
   options: MeasureOptions = {},
 ): Promise<{ metrics: StageMetrics; outputs: RtTensor[][] }> {
   const size = sizeMetrics(model, bytes);
-  const compute = computeMetrics(model.graph);
+  const compute = computeMetrics(withConcreteInputs(model, evaluation.feeds[0] ?? {}).graph);
   const session = await runtime.createSession(bytes, { externalData: model.external });
   try {
     const outputs: RtTensor[][] = [];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { findStage, stages } from '../passes/registry';
+import { stages } from '../passes/registry';
 import type { AnyStage } from '../passes/types';
 
 /** One step of a recipe: a stage id and its parameters (defaults fill what is left out). */
@@ -35,11 +35,12 @@ const RecipeShape = z.object({
 export function validateStep(
   step: RecipeStep,
   index: number,
+  registry: readonly AnyStage[] = stages,
 ): { stage: AnyStage; params: Record<string, unknown> } {
-  const stage = findStage(step.stage);
+  const stage = registry.find((s) => s.id === step.stage);
   if (!stage)
     throw new RecipeError(
-      `stage ${index + 1}: unknown stage id "${step.stage}" (known: ${stages.map((s) => s.id).join(', ')})`,
+      `stage ${index + 1}: unknown stage id "${step.stage}" (known: ${registry.map((s) => s.id).join(', ')})`,
     );
   const r = stage.params.strict().safeParse(step.params ?? {});
   if (!r.success) {
@@ -54,7 +55,7 @@ export function validateStep(
 }
 
 /** Parse recipe JSON (text or value), checking every step. */
-export function parseRecipe(json: unknown): Recipe {
+export function parseRecipe(json: unknown, registry: readonly AnyStage[] = stages): Recipe {
   let value = json;
   if (typeof json === 'string') {
     try {
@@ -69,7 +70,7 @@ export function parseRecipe(json: unknown): Recipe {
     throw new RecipeError(`recipe field "${issue.path.map(String).join('.') || 'stages'}": ${issue.message}`);
   }
   const recipe: Recipe = { whittle: 1, stages: r.data.stages };
-  recipe.stages.forEach((s, i) => validateStep(s, i));
+  recipe.stages.forEach((s, i) => validateStep(s, i, registry));
   return recipe;
 }
 

@@ -1,7 +1,7 @@
 import { Model } from '../onnx/ir';
 import { checkModel } from '../onnx/validate';
 import type { ExternalFiles } from '../onnx/tensor';
-import type { NodeChange } from '../passes/types';
+import type { AnyStage, NodeChange } from '../passes/types';
 import type { Dataset } from '../data/dataset';
 import type { RtTensor, Runtime } from '../runtime/types';
 import { generateInputs } from '../runtime/inputs';
@@ -71,6 +71,8 @@ export interface RunPipelineOptions {
   latencyRuns?: number;
   onProgress?: (index: number, done: number, total: number, note?: string) => void;
   onResult?: (result: StageResult) => void;
+  /** The stages recipes may name (the registry by default; tests add their own). */
+  registry?: readonly AnyStage[];
 }
 
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
@@ -203,7 +205,7 @@ export async function runPipeline(options: RunPipelineOptions): Promise<StageRes
     }
     let title = step.stage;
     try {
-      const { stage, params } = validateStep(step, k);
+      const { stage, params } = validateStep(step, k, options.registry);
       title = stage.title;
       if (step.enabled === false) {
         emit({ ...base, title, params, status: 'skipped', notes: ['disabled'] });
