@@ -1,0 +1,6 @@
+import type { CliCommand } from '../io';
+import { benchCommand } from './bench';
+import { inspectCommand } from './inspect';
+
+/** Every command of the `whittle` command line, in the order `help` lists them; add new ones here. */
+export const commands: readonly CliCommand[] = [inspectCommand, benchCommand];
