@@ -372,6 +372,13 @@ export class Graph {
       n.proto.input.forEach((x, k) => x === from && (n.proto.input[k] = to));
       for (const s of n.subgraphs) for (const g of s.graphs) g.renameOuter(from, to);
     }
+    // A subgraph output may name an outer value directly (outerReferences counts it as a read).
+    this.outputs = this.outputs.map((o) => {
+      if (o.name !== from) return o;
+      const c = shallowCopy(o);
+      c.name = to;
+      return c;
+    });
     this.invalidate();
   }
 
@@ -410,9 +417,12 @@ export class Graph {
   insertAfter(value: string, init: Omit<NodeInit, 'inputs'> & { inputs?: string[] }): Node {
     const readers = [...this.consumers(value)];
     const producer = this.producer(value);
+    // Right after the producer; for a graph input or initializer, before its first reader, so
+    // the node list stays topologically sorted as ONNX requires.
+    const firstReader = this.nodes.find((n) => readers.includes(n));
     const node = this.addNode(
       { ...init, inputs: init.inputs ?? [value] },
-      producer ? { after: producer } : undefined,
+      producer ? { after: producer } : firstReader ? { before: firstReader } : undefined,
     );
     const out = init.outputs[0];
     for (const n of readers) {

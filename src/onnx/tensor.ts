@@ -119,31 +119,27 @@ export function halfToFloat(h: number): number {
   return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
-/** number → float16 bits (round to nearest even). */
+/** number → float16 bits, rounded once to the nearest float16 (ties to even), as IEEE 754 converts. */
 export function floatToHalf(v: number): number {
-  const f32 = new Float32Array([v]);
-  const x = new Uint32Array(f32.buffer)[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && half & 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
-  e = half >> 10;
-  return sign | half;
+  if (Number.isNaN(v)) return 0x7e00;
+  const sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
+  const a = Math.abs(v);
+  // 65520 is halfway between the largest float16 (65504) and 65536: it and above round to infinity.
+  if (a >= 65520) return sign | 0x7c00;
+  // Subnormals are multiples of 2^-24 (a result of 1024 is the smallest normal, 0x0400).
+  if (a < 2 ** -14) return sign | roundHalfEven(a * 2 ** 24);
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  else if (2 ** (e + 1) <= a) e++;
+  // Scaling by powers of two is exact, so the mantissa is rounded exactly once; a carry to 1024
+  // moves into the exponent as it should.
+  return sign | (((e + 15) << 10) + roundHalfEven((a / 2 ** e - 1) * 1024));
+}
+
+function roundHalfEven(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  return d > 0.5 || (d === 0.5 && f % 2 === 1) ? f + 1 : f;
 }
 
 function bfloatToFloat(b: number): number {
@@ -173,12 +169,55 @@ export function tensorToFloat64(t: TensorProto, external?: ExternalFiles): Float
   }
   const arr = tensorArray(t, external);
   const out = new Float64Array(arr.length);
+  const float8 = float8Formats[t.dataType];
   if (t.dataType === DataType.FLOAT16)
     for (let i = 0; i < arr.length; i++) out[i] = halfToFloat(Number(arr[i]));
   else if (t.dataType === DataType.BFLOAT16)
     for (let i = 0; i < arr.length; i++) out[i] = bfloatToFloat(Number(arr[i]));
+  else if (float8) for (let i = 0; i < arr.length; i++) out[i] = float8ToFloat(Number(arr[i]), float8);
+  else if (t.dataType === DataType.FLOAT8E8M0)
+    for (let i = 0; i < arr.length; i++) out[i] = e8m0ToFloat(Number(arr[i]));
   else for (let i = 0; i < arr.length; i++) out[i] = Number(arr[i]);
   return out;
+}
+
+/**
+ * The 8-bit float formats of ONNX (onnx.proto, "Float8 types"): exponent/mantissa widths, bias, and
+ * how they encode NaN and infinity. FN: no infinities; UZ: no negative zero, 0x80 is NaN.
+ */
+interface Float8Format {
+  exponentBits: number;
+  mantissaBits: number;
+  bias: number;
+  /** 'ieee': all-ones exponent is inf/NaN; 'fn': only all-ones exponent and mantissa is NaN; 'uz': 0x80 is NaN. */
+  special: 'ieee' | 'fn' | 'uz';
+}
+
+const float8Formats: Partial<Record<number, Float8Format>> = {
+  [DataType.FLOAT8E4M3FN]: { exponentBits: 4, mantissaBits: 3, bias: 7, special: 'fn' },
+  [DataType.FLOAT8E4M3FNUZ]: { exponentBits: 4, mantissaBits: 3, bias: 8, special: 'uz' },
+  [DataType.FLOAT8E5M2]: { exponentBits: 5, mantissaBits: 2, bias: 15, special: 'ieee' },
+  [DataType.FLOAT8E5M2FNUZ]: { exponentBits: 5, mantissaBits: 2, bias: 16, special: 'uz' },
+};
+
+/** Decode one float8 byte. */
+function float8ToFloat(b: number, f: Float8Format): number {
+  const sign = b & 0x80 ? -1 : 1;
+  const e = (b >> f.mantissaBits) & ((1 << f.exponentBits) - 1);
+  const m = b & ((1 << f.mantissaBits) - 1);
+  const maxE = (1 << f.exponentBits) - 1;
+  const maxM = (1 << f.mantissaBits) - 1;
+  if (f.special === 'uz' && b === 0x80) return NaN;
+  if (f.special === 'fn' && e === maxE && m === maxM) return NaN;
+  if (f.special === 'ieee' && e === maxE) return m ? NaN : sign * Infinity;
+  const scale = 1 << f.mantissaBits;
+  if (e === 0) return sign * (m / scale) * 2 ** (1 - f.bias);
+  return sign * (1 + m / scale) * 2 ** (e - f.bias);
+}
+
+/** float8e8m0: an unsigned exponent with bias 127 (scale factors of the MX formats); 0xff is NaN. */
+function e8m0ToFloat(b: number): number {
+  return b === 0xff ? NaN : 2 ** (b - 127);
 }
 
 function fp4ToFloat(v: number): number {
