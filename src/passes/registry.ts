@@ -5,6 +5,10 @@ import { foldConstants } from './foldConstants';
 import { pruneMagnitude } from './pruneMagnitude';
 import { pruneChannels } from './pruneChannels';
 import { clusterWeights } from './clusterWeights';
+import { quantizeStatic } from './quantizeStatic';
+import { quantizeDynamic } from './quantizeDynamic';
+import { convertFp16 } from './convertFp16';
+import { quantizeInt4 } from './quantizeInt4';
 
 /** Every stage the studio, recipes and the CLI know, in palette order. One line per stage. */
 export const stages: readonly AnyStage[] = [
@@ -13,6 +17,10 @@ export const stages: readonly AnyStage[] = [
   foldBatchNorm,
   pruneMagnitude,
   pruneChannels,
+  quantizeStatic,
+  quantizeDynamic,
+  convertFp16,
+  quantizeInt4,
   clusterWeights,
 ];
 

@@ -3,7 +3,7 @@
  * weights, labelled synthetic datasets, fidelity against the float model, onnxruntime's optimized
  * graph, and the real MNIST data when ../shared/models is present.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -270,17 +270,8 @@ export async function runOnWeb(
   }
 }
 
-export const mnistModelPath = path.join(sharedModelsDir, 'mnist-8.onnx');
 export const hasMnistData =
-  hasSharedModels &&
-  (() => {
-    try {
-      readFileSync(path.join(sharedModelsDir, 'datasets/mnist_test_labels_uint8.npy'));
-      return true;
-    } catch {
-      return false;
-    }
-  })();
+  hasSharedModels && existsSync(path.join(sharedModelsDir, 'datasets/mnist_test_labels_uint8.npy'));
 
 /**
  * The real MNIST test set as mnist-8 reads it (raw 0–255 pixels, [1,1,28,28]): the first
