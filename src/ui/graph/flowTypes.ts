@@ -1,0 +1,39 @@
+import type { Edge, Node } from '@xyflow/react';
+import type { BadgeText } from '../../layout/format';
+import type { LayoutLabel, LayoutPort, Point } from '../../layout/types';
+import type { OpCategory } from '../../onnx/summary';
+
+/** What an operator node shows (display data only: no callbacks, no IR). */
+export interface OpNodeData extends Record<string, unknown> {
+  opType: string;
+  /** Domain-qualified op type for the tooltip (`com.microsoft.FusedConv`). */
+  fullOpType: string;
+  name: string;
+  category: OpCategory;
+  /** Weight badges in rows, as the layout sized them. */
+  badges: BadgeText[][];
+  subgraphs: number;
+  ports: LayoutPort[];
+}
+
+/** What a graph input/output pill shows. */
+export interface IoNodeData extends Record<string, unknown> {
+  kind: 'input' | 'output';
+  name: string;
+  /** `float[1×3×224×224]`, for the tooltip. */
+  typeText: string;
+  ports: LayoutPort[];
+}
+
+/** An edge drawn along the route the layout computed, with its tensor's shape as label. */
+export interface RouteEdgeData extends Record<string, unknown> {
+  points: Point[];
+  label?: LayoutLabel;
+  /** Tooltip: tensor name, element type and full shape. */
+  title: string;
+}
+
+export type OpFlowNode = Node<OpNodeData, 'op'>;
+export type IoFlowNode = Node<IoNodeData, 'io'>;
+export type GraphFlowNode = OpFlowNode | IoFlowNode;
+export type RouteFlowEdge = Edge<RouteEdgeData, 'route'>;
