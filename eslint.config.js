@@ -4,7 +4,15 @@ import reactHooks from 'eslint-plugin-react-hooks';
 import globals from 'globals';
 
 // The core folders run in a Worker, in Node tests and in the CLI: no React, no zustand, no DOM-only modules.
-const coreFolders = ['src/onnx/**', 'src/passes/**', 'src/pipeline/**', 'src/metrics/**', 'src/data/**'];
+const coreFolders = [
+  'src/onnx/**',
+  'src/passes/**',
+  'src/pipeline/**',
+  'src/metrics/**',
+  'src/data/**',
+  'src/report/**',
+  'src/layout/**',
+];
 
 export default tseslint.config(
   { ignores: ['dist', 'node_modules', 'src/onnx/proto/onnx_pb.ts', 'test-results', 'playwright-report'] },

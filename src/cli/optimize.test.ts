@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,6 +7,8 @@ import { GraphBuilder } from '../onnx/builder';
 import { DataType } from '../onnx/dtype';
 import { Model } from '../onnx/ir';
 import { hasSharedModels, sharedModelsDir } from '../test/fixtures';
+import { readProvenance } from '../pipeline/provenance';
+import { pdfPlainText } from '../report/testing/pdfText';
 import { runCli } from './cli';
 
 let dir: string;
@@ -83,6 +86,48 @@ describe('optimize', () => {
     expect(report.stages[1].metrics.bytes).toBeLessThan(report.stages[0].metrics.bytes);
   });
 
+  it('writes a PDF report and records provenance in the model it writes', async () => {
+    const r = await whittle([
+      'optimize',
+      'm.onnx',
+      '--recipe',
+      'simplify.json',
+      '-o',
+      'p.onnx',
+      '--report',
+      'r.pdf',
+      '--runs',
+      '2',
+    ]);
+    expect(r.code).toBe(0);
+    const pdf = new Uint8Array(readFileSync(path.join(dir, 'r.pdf')));
+    expect(new TextDecoder().decode(pdf.subarray(0, 5))).toBe('%PDF-');
+    const text = await pdfPlainText(pdf);
+    expect(text).toContain('m.onnx');
+    expect(text).toContain('Simplify');
+    expect(text).toContain('m.whittle-simplified.onnx');
+    const written = new Uint8Array(readFileSync(path.join(dir, 'p.onnx')));
+    expect(text).toContain(createHash('sha256').update(written).digest('hex'));
+    const provenance = readProvenance(written);
+    expect(provenance?.recipe.stages.map((s) => s.stage)).toEqual(['simplify']);
+    expect(provenance?.stages).toHaveLength(2);
+  });
+
+  it('rejects a report file that is neither .pdf nor .json', async () => {
+    const r = await whittle([
+      'optimize',
+      'm.onnx',
+      '--recipe',
+      'empty.json',
+      '-o',
+      'x.onnx',
+      '--report',
+      'r.html',
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--report writes a PDF \(\.pdf\) or JSON \(\.json\) report/);
+  });
+
   it.each([
     ['invalid params', 'bad.json', /invalid recipe "bad.json": stage 1 \("simplify"\): field "sparsity"/],
     ['an unknown stage', 'unknown.json', /unknown stage id "make-it-small"/],
@@ -129,5 +174,25 @@ describe('optimize', () => {
     // The models README: 98.70 % on the first 1000 test images.
     expect(report.stages[0].metrics.accuracy).toBeCloseTo(0.987, 5);
     expect(report.stages[1].metrics.agreement).toBe(1);
+
+    const pdf = await whittle([
+      'optimize',
+      path.join(sharedModelsDir, 'mnist-8.onnx'),
+      '--recipe',
+      'simplify.json',
+      '-o',
+      'mn2.onnx',
+      '--data',
+      'mnist.json',
+      '--report',
+      'mn.pdf',
+      '--runs',
+      '3',
+    ]);
+    expect(pdf.code).toBe(0);
+    const text = await pdfPlainText(new Uint8Array(readFileSync(path.join(dir, 'mn.pdf'))));
+    expect(text).toContain('mnist-8.onnx');
+    expect(text).toContain('1,000 samples of mnist.json (evaluation split)');
+    expect(text).toContain('Accuracy (top-1) 98.70% 98.70% 0.00 pp');
   });
 });

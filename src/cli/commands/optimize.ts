@@ -14,19 +14,32 @@ import {
   type CliIO,
 } from '../io';
 import { loadModelFile, readFileBytes } from '../model-file';
-import { formatMs, table, toJson } from '../format';
+import { table, toJson } from '../format';
+import { exportStageModel } from '../../pipeline/provenance';
+import { buildReportData } from '../../report/reportData';
+import { makeReportPdf } from '../../report/pdf';
+import {
+  formatAbsError,
+  formatBytes,
+  formatCount,
+  formatMs,
+  formatPercent,
+  formatSqnr,
+} from '../../report/format';
+import { whittleVersion } from '../../report/version';
 
-const usage = `Usage: npm run whittle -- optimize <model.onnx> --recipe <recipe.json> -o <out.onnx> [--data <dataset.json>] [--report <report.json>]
+const usage = `Usage: npm run whittle -- optimize <model.onnx> --recipe <recipe.json> -o <out.onnx> [--data <dataset.json>] [--report <report.pdf|report.json>]
 
 Run a recipe stage by stage with onnxruntime-node (the same runner and stages as the studio),
-print per-stage metrics, and write the last stage's model. An empty recipe writes the input back
-byte for byte.
+print per-stage metrics, and write the last stage's model with the recipe and per-stage metrics
+in its metadata (as the studio exports it). A recipe that leaves the model unchanged (an empty
+one) writes the input back byte for byte.
 
 Options:
   --recipe FILE   recipe JSON: { "whittle": 1, "stages": [ { "stage": "<id>", "params": { … } } ] }
   -o, --output F  where to write the optimized model
   --data FILE     dataset manifest (CONTRACT.md); its files are read relative to the manifest
-  --report FILE   write the per-stage results as JSON (.json)
+  --report FILE   write the report: a PDF (.pdf, as the studio's) or the per-stage results as JSON (.json)
   --eval N        evaluation samples at most (default 1000)
   --runs N        timed latency runs per stage (default 20)
   --threads N     intra-op threads (default: one per logical CPU)
@@ -46,11 +59,6 @@ function readJson(file: string, what: string, cwd: string): { value: unknown; di
     throw new CliError(`${what} "${file}" is not valid JSON: ${errorMessage(e)}`);
   }
 }
-
-const pct = (v: number | null | undefined) =>
-  v === null || v === undefined ? '—' : `${(v * 100).toFixed(2)}%`;
-const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
-const db = (v: number) => (v === Infinity ? '∞' : `${v.toFixed(1)} dB`);
 
 /** The per-stage table the CLI prints. */
 export function resultTable(results: StageResult[]): string[] {
@@ -79,18 +87,18 @@ export function resultTable(results: StageResult[]): string[] {
       String(r.index),
       r.stage ?? 'original',
       r.status + (r.cached ? ' (cached)' : ''),
-      m ? kb(m.bytes) : '—',
-      m ? kb(m.gzipBytes) : '—',
-      m ? m.parameters.toLocaleString('en-US') : '—',
-      m ? pct(m.sparsity) : '—',
-      m ? m.macs.toLocaleString('en-US') : '—',
-      m ? kb(m.peakActivationBytes) : '—',
-      m ? `${formatMs(m.latency.medianMs)} ms` : '—',
-      m ? `${formatMs(m.latency.p95Ms)} ms` : '—',
-      m ? pct(m.accuracy) : '—',
-      m ? pct(m.agreement) : '—',
-      m ? db(m.sqnrDb) : '—',
-      m ? m.maxAbsError.toPrecision(3) : '—',
+      formatBytes(m?.bytes),
+      formatBytes(m?.gzipBytes),
+      formatCount(m?.parameters),
+      formatPercent(m?.sparsity),
+      formatCount(m?.macs),
+      formatBytes(m?.peakActivationBytes),
+      formatMs(m?.latency.medianMs),
+      formatMs(m?.latency.p95Ms),
+      formatPercent(m?.accuracy),
+      formatPercent(m?.agreement),
+      formatSqnr(m?.sqnrDb),
+      formatAbsError(m?.maxAbsError),
     ]);
   }
   return table(rows);
@@ -119,9 +127,10 @@ export const optimizeCommand: CliCommand = {
       throw new UsageError(`optimize: expected one model file, got ${positionals.length}`);
     if (!values.recipe) throw new UsageError('optimize: --recipe <recipe.json> is required');
     if (!values.output) throw new UsageError('optimize: -o <out.onnx> is required');
-    if (values.report && !values.report.toLowerCase().endsWith('.json'))
+    const reportKind = values.report ? path.extname(values.report).toLowerCase() : undefined;
+    if (values.report && reportKind !== '.json' && reportKind !== '.pdf')
       throw new UsageError(
-        'optimize: --report writes JSON (.json); PDF reports are made in the studio for now',
+        `optimize: --report writes a PDF (.pdf) or JSON (.json) report, not "${values.report}"`,
       );
     const maxEval = integerOption('optimize', 'eval', values.eval) ?? 1000;
     const runs = integerOption('optimize', 'runs', values.runs) ?? 20;
@@ -178,7 +187,19 @@ export const optimizeCommand: CliCommand = {
     });
     io.stdout.write(`${resultTable(results).join('\n')}\n`);
     for (const r of results) for (const n of r.notes) io.stdout.write(`  ${r.index} ${r.stage}: ${n}\n`);
-    if (values.report) {
+    const failed = results.find((r) => r.status === 'error' || r.status === 'cancelled');
+    const last = [...results].reverse().find((r) => r.status === 'done' && r.modelBytes);
+    const exported = last
+      ? await exportStageModel({
+          modelFileName: loaded.file,
+          results,
+          upTo: last.index,
+          recipe,
+          version: whittleVersion,
+          external: loaded.external,
+        })
+      : undefined;
+    if (values.report && reportKind === '.json') {
       const report = {
         whittle: 1,
         model: loaded.file,
@@ -193,14 +214,34 @@ export const optimizeCommand: CliCommand = {
         stages: results.map(({ modelBytes: _bytes, ...rest }) => rest),
       };
       writeFileSync(path.resolve(io.cwd, values.report), `${toJson(report)}\n`);
+    } else if (values.report) {
+      const evaluated = results[0]?.metrics?.evaluatedSamples;
+      const data = await buildReportData({
+        modelName: path.basename(loaded.file),
+        results,
+        recipe,
+        version: whittleVersion,
+        external: loaded.external,
+        exported,
+        environment: {
+          runtime: runtime.name,
+          runtimeVersion: runtime.version,
+          backend: runtime.backend,
+          threads: runtime.threads,
+          agent: `Node ${process.version} (${process.platform} ${process.arch})`,
+          evaluation:
+            dataset && evaluated !== undefined
+              ? `${formatCount(evaluated)} samples of ${values.data} (evaluation split)`
+              : undefined,
+        },
+      });
+      writeFileSync(path.resolve(io.cwd, values.report), await makeReportPdf(data));
     }
-    const failed = results.find((r) => r.status === 'error' || r.status === 'cancelled');
     if (failed)
       throw new CliError(
         `stage ${failed.index} (${failed.stage ?? 'original'}) failed: ${failed.error ?? failed.status}; no model written`,
       );
-    const last = [...results].reverse().find((r) => r.status === 'done' && r.modelBytes);
-    writeFileSync(path.resolve(io.cwd, values.output), last!.modelBytes!);
+    writeFileSync(path.resolve(io.cwd, values.output), exported!.bytes);
     return 0;
   },
 };
