@@ -107,6 +107,8 @@ export class Dataset {
 
 /** Where the stored files come from: the browser's dropped files, or the disk in the CLI. */
 export type FileReader = (relativePath: string) => Promise<Uint8Array>;
+/** Lists the files under a folder (`samples` ending in `/`), as paths relative to that folder. */
+export type FolderLister = (folder: string) => Promise<string[]>;
 /** Decodes an image file to RGBA pixels (the browser uses createImageBitmap; Node has none by default). */
 export type ImageDecoder = (
   bytes: Uint8Array,
@@ -115,6 +117,16 @@ export type ImageDecoder = (
 
 function fieldError(field: string, message: string): DataFormatError {
   return new DataFormatError(`dataset manifest field "${field}": ${message}`);
+}
+
+/** Run a parse step, naming `field` in errors that do not name a field yet. */
+function inField<T>(field: string, work: () => T): T {
+  try {
+    return work();
+  } catch (e) {
+    if (e instanceof DataFormatError && e.message.startsWith('dataset manifest field')) throw e;
+    throw fieldError(field, e instanceof Error ? e.message : String(e));
+  }
 }
 
 /** Parse and check a manifest's JSON; errors name the field. */
@@ -451,7 +463,7 @@ export async function loadDataset(
   manifestJson: unknown,
   read: FileReader,
   inputs: readonly ValueSummary[],
-  options: { decodeImage?: ImageDecoder; name?: string } = {},
+  options: { decodeImage?: ImageDecoder; name?: string; list?: FolderLister } = {},
 ): Promise<Dataset> {
   const m = parseManifest(manifestJson);
   const input = resolveInput(inputs, m.input, m.preprocess);
@@ -462,12 +474,21 @@ export async function loadDataset(
       throw fieldError(field, `cannot read "${path}": ${e instanceof Error ? e.message : String(e)}`);
     }
   };
+  const listFolder = async (folder: string) => {
+    if (!options.list) throw fieldError('samples', `cannot list the folder "${folder}" here`);
+    const paths = await options.list(folder);
+    if (paths.length === 0) throw fieldError('samples', `the folder "${folder}" is empty`);
+    return paths;
+  };
   const samplesPath = m.samples;
   let raw: RawSamples;
   const lower = samplesPath.toLowerCase();
-  if (lower.endsWith('.npy')) raw = npyToRaw(parseNpy(await readField('samples', samplesPath), samplesPath));
-  else if (lower.endsWith('.npz')) {
-    const entries = unzipNpz(await readField('samples', samplesPath), samplesPath);
+  if (lower.endsWith('.npy')) {
+    const bytes = await readField('samples', samplesPath);
+    raw = npyToRaw(inField('samples', () => parseNpy(bytes, samplesPath)));
+  } else if (lower.endsWith('.npz')) {
+    const npz = await readField('samples', samplesPath);
+    const entries = inField('samples', () => unzipNpz(npz, samplesPath));
     const key = [...entries.keys()].find((k) => k !== m.labels) ?? '';
     raw = npyToRaw(entries.get(key)!);
     if (m.labels !== undefined) {
@@ -482,7 +503,12 @@ export async function loadDataset(
   } else if (lower.endsWith('.csv')) {
     raw = csvToRaw(new TextDecoder().decode(await readField('samples', samplesPath)), m.labels, samplesPath);
   } else if (lower.endsWith('.pb')) {
-    raw = pbToRaw([await readField('samples', samplesPath)]);
+    const pb = await readField('samples', samplesPath);
+    raw = inField('samples', () => pbToRaw([pb]));
+  } else if (lower.endsWith('/') && (await listFolder(samplesPath)).some((p) => /\.pb$/i.test(p))) {
+    const pbs = (await listFolder(samplesPath)).filter((p) => /\.pb$/i.test(p)).sort();
+    const files = await Promise.all(pbs.map((p) => readField('samples', samplesPath + p)));
+    raw = inField('samples', () => pbToRaw(files));
   } else if (lower.endsWith('.zip') || lower.endsWith('/')) {
     const g = imageGeometry(input.shape, m.preprocess.layout);
     if (!g)
@@ -490,24 +516,28 @@ export async function loadDataset(
         'samples',
         `image folders need a 4-D image input; "${input.name}" is [${input.shape.join(', ')}]`,
       );
-    const entries = lower.endsWith('.zip')
-      ? Object.entries(unzipSync(await readField('samples', samplesPath))).map(([path, bytes]) => ({
-          path,
-          bytes,
-        }))
-      : [];
+    const zip = lower.endsWith('.zip') ? await readField('samples', samplesPath) : undefined;
+    const entries = zip
+      ? Object.entries(inField('samples', () => unzipSync(zip))).map(([path, bytes]) => ({ path, bytes }))
+      : await Promise.all(
+          (await listFolder(samplesPath)).map(async (path) => ({
+            path,
+            bytes: await readField('samples', samplesPath + path),
+          })),
+        );
     raw = await imagesToRaw(entries, options.decodeImage, [g.h, g.w], g.c);
   } else
     throw fieldError(
       'samples',
-      `"${samplesPath}" is not a supported format (.npy, .npz, .csv, .pb, .zip of class folders)`,
+      `"${samplesPath}" is not a supported format (.npy, .npz, .csv, .pb, a folder or .zip of class folders, a folder of .pb files)`,
     );
 
   if (m.labels !== undefined && !raw.labels) {
     const lp = m.labels;
     if (!lp.toLowerCase().endsWith('.npy'))
       throw fieldError('labels', `"${lp}" must be an .npy file for these samples`);
-    const l = parseNpy(await readField('labels', lp), lp);
+    const labelBytes = await readField('labels', lp);
+    const l = inField('labels', () => parseNpy(labelBytes, lp));
     raw.labels = labelsFrom(l.data, lp);
   }
   if (raw.labels && raw.labels.length !== raw.count)

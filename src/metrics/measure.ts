@@ -1,6 +1,6 @@
 import { Model } from '../onnx/ir';
 import { valueInfo } from '../onnx/builder';
-import type { RtTensor, Runtime } from '../runtime/types';
+import type { RtTensor, Runtime, RuntimeSession } from '../runtime/types';
 import { measureLatency, type LatencyResult } from '../runtime/latency';
 import { sizeMetrics, type SizeMetrics } from './size';
 import { computeMetrics } from './compute';
@@ -23,6 +23,103 @@ export interface StageMetrics extends SizeMetrics, Fidelity {
   accuracy: number | null;
   evaluatedSamples: number;
   inputsSource: EvaluationSet['source'];
+  /** Kernel time per operator type from onnxruntime's profiler, slowest first (when measured). */
+  opTimes?: OpTime[];
+}
+
+/** One kernel execution as onnxruntime's profiler reports it (both runtimes report this shape). */
+export interface KernelTime {
+  /** Node name (onnxruntime names the nodes it creates when fusing, e.g. `fused /fc1/Gemm`). */
+  node: string;
+  /** Kernel op type, e.g. 'FusedConv', 'QLinearConv'. */
+  op: string;
+  /** Execution provider, e.g. 'CPUExecutionProvider'. */
+  provider: string;
+  durationUs: number;
+}
+
+/** Time spent per operator type in one inference, averaged over the profiled runs. */
+export interface OpTime {
+  /** Kernel op type as onnxruntime ran it (after its own fusions). */
+  op: string;
+  /** Execution providers that ran kernels of this type. */
+  providers: string[];
+  /** Kernel calls per run (nodes of this type in the optimized graph). */
+  calls: number;
+  /** Mean kernel time per run, in ms. */
+  ms: number;
+  /** Share of the total kernel time of a run (0–1). */
+  share: number;
+}
+
+/** A session that can report per-kernel timing (created with `profile: true`). */
+interface ProfilingSession extends RuntimeSession {
+  endProfiling(): Promise<KernelTime[]>;
+}
+
+function canProfile(session: RuntimeSession): session is ProfilingSession {
+  return typeof (session as Partial<ProfilingSession>).endProfiling === 'function';
+}
+
+/**
+ * Kernel timings of `runs` runs summarised by op type. Each run of a sequential graph reports the
+ * same number of kernels, so the first `warmup` runs' events (allocation, kernel selection) are
+ * dropped when the count divides evenly.
+ */
+export function summarizeKernelTimes(timings: readonly KernelTime[], runs: number, warmup = 0): OpTime[] {
+  const total = runs + warmup;
+  const perRun = timings.length / total;
+  const kept = Number.isInteger(perRun) && warmup > 0 ? timings.slice(perRun * warmup) : timings;
+  const counted = kept === timings ? total : runs;
+  const byOp = new Map<string, { us: number; calls: number; providers: Set<string> }>();
+  for (const t of kept) {
+    const entry = byOp.get(t.op) ?? { us: 0, calls: 0, providers: new Set<string>() };
+    entry.us += t.durationUs;
+    entry.calls++;
+    if (t.provider) entry.providers.add(t.provider);
+    byOp.set(t.op, entry);
+  }
+  const sumUs = [...byOp.values()].reduce((a, e) => a + e.us, 0);
+  return [...byOp.entries()]
+    .map(([op, e]) => ({
+      op,
+      providers: [...e.providers].sort(),
+      calls: e.calls / counted,
+      ms: e.us / counted / 1000,
+      share: sumUs > 0 ? e.us / sumUs : 0,
+    }))
+    .sort((a, b) => b.ms - a.ms || a.op.localeCompare(b.op));
+}
+
+/**
+ * Per-operator timing of a model: a profiling session runs `feeds` `warmup + runs` times and the
+ * profiler's kernel events are summarised by op type ({@link summarizeKernelTimes}). Profiling slows
+ * a session down, so latency is never measured on this one.
+ */
+export async function profileOperators(
+  runtime: Runtime,
+  bytes: Uint8Array,
+  feeds: Record<string, RtTensor>,
+  options: {
+    runs?: number;
+    warmup?: number;
+    external?: ReadonlyMap<string, Uint8Array>;
+    signal?: AbortSignal;
+  } = {},
+): Promise<OpTime[]> {
+  const runs = Math.max(1, options.runs ?? 10);
+  const warmup = Math.max(0, options.warmup ?? 1);
+  const session = await runtime.createSession(bytes, { externalData: options.external, profile: true });
+  try {
+    if (!canProfile(session)) throw new Error(`${runtime.name} does not report per-operator timing`);
+    for (let i = 0; i < warmup + runs; i++) {
+      options.signal?.throwIfAborted();
+      await session.run(feeds);
+    }
+    return summarizeKernelTimes(await session.endProfiling(), runs, warmup);
+  } finally {
+    await session.release();
+  }
 }
 
 export interface MeasureOptions {
@@ -30,6 +127,8 @@ export interface MeasureOptions {
   warmup?: number;
   signal?: AbortSignal;
   progress?: (done: number, total: number, note: string) => void;
+  /** Also profile this many runs per operator type ({@link profileOperators}); 0 (default) skips it. */
+  profileRuns?: number;
 }
 
 /** A copy of the model whose inputs declare the shapes actually fed, so symbolic dims resolve. */
@@ -88,6 +187,13 @@ export async function measureModel(
       signal: options.signal,
     });
     const f = reference ? fidelityResult(fidelity) : { agreement: 1, sqnrDb: Infinity, maxAbsError: 0 };
+    const opTimes = options.profileRuns
+      ? await profileOperators(runtime, bytes, evaluation.feeds[0], {
+          runs: options.profileRuns,
+          external: model.external,
+          signal: options.signal,
+        })
+      : undefined;
     return {
       outputs,
       metrics: {
@@ -99,6 +205,7 @@ export async function measureModel(
         ...f,
         evaluatedSamples: total,
         inputsSource: evaluation.source,
+        ...(opTimes ? { opTimes } : {}),
       },
     };
   } finally {

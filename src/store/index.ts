@@ -1,0 +1,20 @@
+import { create } from 'zustand';
+import { createDatasetSlice } from './datasetSlice';
+import { createModelSlice } from './modelSlice';
+import { createPipelineRunSlice } from './pipelineRunSlice';
+import { createPipelineSlice } from './pipelineSlice';
+import { createRunSlice } from './runSlice';
+import { createUiSlice } from './uiSlice';
+import type { StudioState } from './types';
+
+export type { StudioState } from './types';
+
+/** The studio's store: model, run, ui, pipeline, dataset and pipeline-run slices. */
+export const useStudio = create<StudioState>()((...a) => ({
+  ...createModelSlice(...a),
+  ...createRunSlice(...a),
+  ...createUiSlice(...a),
+  ...createPipelineSlice(...a),
+  ...createDatasetSlice(...a),
+  ...createPipelineRunSlice(...a),
+}));

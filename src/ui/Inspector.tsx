@@ -1,0 +1,185 @@
+import { lazy, Suspense } from 'react';
+import { useShallow } from 'zustand/react/shallow';
+import type { NodeDetails, ValueSummary, WeightDetails } from '../onnx/summary';
+import { useStudio } from '../store';
+import { categoryColor, categoryTitle } from './graph/palette';
+import { formatCount, formatStat } from './format';
+import { Shape } from './Shape';
+
+// recharts is loaded with the first inspected weight, keeping it out of the first paint.
+const WeightHistogram = lazy(() => import('./WeightHistogram'));
+
+function TensorList({ title, values }: { title: string; values: ValueSummary[] }) {
+  if (values.length === 0) return null;
+  return (
+    <section className="panel-section">
+      <h3 className="section-title">{title}</h3>
+      <ul className="value-list">
+        {values.map((v, i) => (
+          <li key={`${v.name}:${i}`} className="value-row">
+            <span className="value-name" title={v.name}>
+              {v.name}
+            </span>
+            <span className="value-type">{v.type}</span>
+            <Shape shape={v.shape} />
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function WeightCard({ weight, color }: { weight: WeightDetails; color: string }) {
+  const s = weight.stats;
+  return (
+    <li className="weight-card" data-testid="weight" data-name={weight.name}>
+      <div className="weight-head">
+        <span className="value-name" title={weight.name}>
+          {weight.name}
+        </span>
+        <span className="value-type">{weight.dtype}</span>
+        <Shape shape={weight.shape} />
+      </div>
+      {s ? (
+        <>
+          <dl className="stats-grid">
+            <div>
+              <dt>min</dt>
+              <dd>{formatStat(s.min)}</dd>
+            </div>
+            <div>
+              <dt>max</dt>
+              <dd>{formatStat(s.max)}</dd>
+            </div>
+            <div>
+              <dt>mean</dt>
+              <dd>{formatStat(s.mean)}</dd>
+            </div>
+            <div>
+              <dt>std</dt>
+              <dd>{formatStat(s.std)}</dd>
+            </div>
+            <div>
+              <dt>sparsity</dt>
+              <dd title={`${formatCount(s.zeros)} of ${formatCount(s.count)} values are zero`}>
+                {(s.sparsity * 100).toFixed(1)}%
+              </dd>
+            </div>
+            <div>
+              <dt>values</dt>
+              <dd>{formatCount(s.count)}</dd>
+            </div>
+          </dl>
+          {s.histogram.length > 0 && (
+            <Suspense fallback={<div className="weight-histogram placeholder" />}>
+              <WeightHistogram stats={s} color={color} />
+            </Suspense>
+          )}
+        </>
+      ) : (
+        <p className="note">{weight.note ?? 'No statistics for this tensor.'}</p>
+      )}
+    </li>
+  );
+}
+
+function Details({ details }: { details: NodeDetails }) {
+  const { node } = details;
+  const color = categoryColor[node.category];
+  return (
+    <div className="panel-body">
+      <div className="inspector-op" data-testid="inspector-op">
+        <span className="op-swatch" style={{ background: color }} />
+        {node.opType}
+      </div>
+      <dl className="facts">
+        <dt>Name</dt>
+        <dd className="mono">{node.name || <span className="muted">unnamed</span>}</dd>
+        <dt>Domain</dt>
+        <dd className="mono">{node.domain || 'ai.onnx'}</dd>
+        <dt>Category</dt>
+        <dd>{categoryTitle[node.category]}</dd>
+        {node.parameters > 0 && (
+          <>
+            <dt>Parameters</dt>
+            <dd>{formatCount(node.parameters)}</dd>
+          </>
+        )}
+      </dl>
+      {details.docString && <p className="doc-string">{details.docString}</p>}
+      {details.attributes.length > 0 && (
+        <section className="panel-section">
+          <h3 className="section-title">Attributes</h3>
+          <table className="attr-table">
+            <tbody>
+              {details.attributes.map((a) => (
+                <tr key={a.name}>
+                  <th scope="row">{a.name}</th>
+                  <td className="mono" title={a.type}>
+                    {a.value}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      )}
+      <TensorList title="Inputs" values={details.inputs} />
+      <TensorList title="Outputs" values={details.outputs} />
+      {details.weights.length > 0 && (
+        <section className="panel-section">
+          <h3 className="section-title">
+            Weights <span className="section-count">{details.weights.length}</span>
+          </h3>
+          <ul className="weight-list">
+            {details.weights.map((w) => (
+              <WeightCard key={w.name} weight={w} color={color} />
+            ))}
+          </ul>
+        </section>
+      )}
+    </div>
+  );
+}
+
+/** Details of the selected node: attributes, tensors, and statistics of each weight. */
+export function Inspector() {
+  const { selectedNodeId, details, selectNode } = useStudio(
+    useShallow((s) => ({
+      selectedNodeId: s.selectedNodeId,
+      details: s.nodeDetails,
+      selectNode: s.selectNode,
+    })),
+  );
+  if (!selectedNodeId) {
+    return (
+      <section className="panel inspector-panel inspector-empty">
+        <header className="panel-header">
+          <h2 className="panel-title">Inspector</h2>
+        </header>
+        <p className="empty-note">Select a node in the graph to see its attributes, tensors and weights.</p>
+      </section>
+    );
+  }
+  return (
+    <section
+      className="panel inspector-panel"
+      data-testid="inspector"
+      data-node-id={selectedNodeId}
+      data-op={details?.node.opType}
+    >
+      <header className="panel-header">
+        <h2 className="panel-title">Inspector</h2>
+        <button
+          type="button"
+          className="btn btn-ghost btn-small"
+          aria-label="Close inspector"
+          onClick={() => void selectNode(null)}
+        >
+          Close
+        </button>
+      </header>
+      {details ? <Details details={details} /> : <p className="empty-note">Loading…</p>}
+    </section>
+  );
+}

@@ -1,0 +1,553 @@
+import { transfer } from 'comlink';
+import { loadDataset, type Dataset, type DatasetManifest, type ImageDecoder } from '../data/dataset';
+import { Model } from '../onnx/ir';
+import { summarizeGraph, summarizeModel, type GraphSummary, type ModelSummary } from '../onnx/summary';
+import { profileOperators, type OpTime } from '../metrics/measure';
+import { exportStageModel } from '../pipeline/provenance';
+import { canonicalJson, type Recipe } from '../pipeline/recipe';
+import { PipelineCache, runPipeline, sha256Hex, type StageResult } from '../pipeline/runner';
+import { whittleVersion } from '../report/version';
+import { generateInputs } from '../runtime/inputs';
+import type { Runtime, RuntimeSession, SessionOptions } from '../runtime/types';
+import {
+  DatasetFileSet,
+  datasetChoices,
+  defaultSplit,
+  manifestFor,
+  previewSamples,
+  type DatasetChoices,
+  type DatasetFile,
+  type SamplePreview,
+} from './datasetFiles';
+
+export type { DatasetFile, SamplePreview } from './datasetFiles';
+
+/** A model file handed to the service (the `.onnx` and any external-data files). */
+export interface ModelFile {
+  name: string;
+  bytes: Uint8Array;
+}
+
+/** A stage result as the page receives it: everything but the model bytes, which stay in the worker. */
+export type StageResultSummary = Omit<StageResult, 'modelBytes'>;
+
+/** What the dataset panel shows about a loaded dataset. */
+export interface DatasetInfo {
+  /** The samples file or folder. */
+  name: string;
+  files: string[];
+  bytes: number;
+  count: number;
+  /** Shape of one stored sample (before preprocessing). */
+  sampleShape: number[];
+  /** The model input it feeds, with the shape every sample is converted to. */
+  input: { name: string; shape: number[] };
+  hasLabels: boolean;
+  /** Distinct labels seen. */
+  classes: number;
+  classNames?: string[];
+  splits: { train: number; calibration: number; evaluation: number };
+  preview: SamplePreview[];
+  /** The manifest was among the opened files (rather than guessed). */
+  imported: boolean;
+  choices: DatasetChoices;
+  loadMs: number;
+}
+
+export type DatasetResult =
+  | { ok: true; manifest: DatasetManifest; info: DatasetInfo }
+  | { ok: false; error: string; manifest?: DatasetManifest };
+
+export type SetModelResult =
+  { ok: true; fileName: string; sha256: string; dataset?: DatasetResult } | { ok: false; error: string };
+
+/** A pipeline run request; `runId` matches its events and its cancellation. */
+export interface PipelineRunRequest {
+  runId: string;
+  recipe: Recipe;
+  /** Execution provider ('wasm', 'webgpu'; the Node runtime ignores it). */
+  backend: string;
+  /** Sizes of symbolic input dims for generated inputs. */
+  dims?: Record<string, number>;
+  latencyRuns?: number;
+  maxEvalSamples?: number;
+  /**
+   * A shared cancel flag (Int32Array over a SharedArrayBuffer): set element 0 to 1 to cancel even
+   * while the worker is busy in synchronous work and cannot take the `cancel` call yet.
+   */
+  cancelFlag?: Int32Array;
+}
+
+export type PipelineEvent =
+  | { type: 'progress'; runId: string; index: number; done: number; total: number; note?: string }
+  | { type: 'result'; runId: string; result: StageResultSummary };
+
+export type PipelineRunResult =
+  | {
+      ok: true;
+      runId: string;
+      results: StageResultSummary[];
+      /** The run was cancelled (its last result says where). */
+      cancelled: boolean;
+      /** Measured on the dataset's evaluation split, or on generated inputs. */
+      inputsSource: 'dataset' | 'generated';
+      ms: number;
+    }
+  | { ok: false; runId: string; error: string };
+
+export type StageModelResult =
+  | {
+      ok: true;
+      index: number;
+      fileName: string;
+      bytes: Uint8Array;
+      summary: ModelSummary;
+      graph: GraphSummary;
+    }
+  | { ok: false; error: string };
+
+export type StageExportResult =
+  { ok: true; fileName: string; bytes: Uint8Array; modified: boolean } | { ok: false; error: string };
+
+export type ProfileResult = { ok: true; index: number; opTimes: OpTime[] } | { ok: false; error: string };
+
+/** Creates the runtime for a backend (onnxruntime-web in the studio, onnxruntime-node in tests). */
+export type PipelineRuntimeFactory = (backend: string) => Promise<Runtime>;
+
+/** Where the user's dataset files are kept between visits (IndexedDB in the studio). */
+export interface DatasetFileStore {
+  save(files: DatasetFile[]): Promise<void>;
+  load(): Promise<DatasetFile[] | undefined>;
+}
+
+export interface PipelineServiceOptions {
+  runtime: PipelineRuntimeFactory;
+  /** Saves opened dataset files for the next visit; without it nothing is saved. */
+  datasetStore?: DatasetFileStore;
+  /** Decodes image files (createImageBitmap + OffscreenCanvas in the worker). */
+  decodeImage?: ImageDecoder;
+  /** Content caches kept (one per dataset configuration). */
+  cacheSlots?: number;
+}
+
+interface CurrentModel {
+  fileName: string;
+  bytes: Uint8Array;
+  external: Map<string, Uint8Array>;
+  sha256: string;
+  summary: ModelSummary;
+}
+
+interface CurrentDataset {
+  files: DatasetFileSet;
+  /** Bumped when new files are opened, so caches never mix two datasets with the same manifest. */
+  filesVersion: number;
+  manifest: DatasetManifest;
+  base: string;
+  imported: boolean;
+  dataset?: Dataset;
+}
+
+interface LastRun {
+  recipe: Recipe;
+  results: StageResult[];
+  modelFileName: string;
+  external: Map<string, Uint8Array>;
+  backend: string;
+}
+
+/** How often the worker lets other messages (a cancel call) in while a run keeps it busy. */
+const yieldEveryMs = 30;
+/** Progress events per second at most, per stage. */
+const progressIntervalMs = 50;
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+const macrotask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+/**
+ * A runtime whose sessions give the event loop a turn every {@link yieldEveryMs}: onnxruntime's
+ * `run` resolves without ever yielding to other messages, so without this a cancel call would wait
+ * for the whole run.
+ */
+function yieldingRuntime(runtime: Runtime): Runtime {
+  let last = performance.now();
+  const pause = async () => {
+    if (performance.now() - last < yieldEveryMs) return;
+    await macrotask();
+    last = performance.now();
+  };
+  return {
+    name: runtime.name,
+    backend: runtime.backend,
+    get threads() {
+      return runtime.threads;
+    },
+    async createSession(model: Uint8Array, options?: SessionOptions): Promise<RuntimeSession> {
+      await pause();
+      const session = await runtime.createSession(model, options);
+      return {
+        inputNames: session.inputNames,
+        outputNames: session.outputNames,
+        async run(feeds, outputs) {
+          await pause();
+          return session.run(feeds, outputs);
+        },
+        release: () => session.release(),
+      };
+    },
+  };
+}
+
+function withoutBytes(r: StageResult): StageResultSummary {
+  const { modelBytes: _bytes, ...rest } = r;
+  return rest;
+}
+
+/**
+ * The studio's pipeline service: owns the model being optimized, the dataset, the content cache of
+ * stage outputs and measurements, and the last run's models. The pipeline worker exposes one instance
+ * through comlink; tests call it in-process with the Node runtime. Methods report failures as
+ * `{ ok: false, error }` rather than throwing.
+ */
+export class PipelineService {
+  private model: CurrentModel | undefined;
+  private data: CurrentDataset | undefined;
+  private filesVersions = 0;
+  private readonly caches = new Map<string, PipelineCache>();
+  private readonly runs = new Map<string, AbortController>();
+  private lastRun: LastRun | undefined;
+  private readonly profiles = new Map<string, OpTime[]>();
+
+  constructor(private readonly options: PipelineServiceOptions) {}
+
+  /**
+   * Set the model the pipeline starts from (the `.onnx` file plus external-data files). A loaded
+   * dataset is checked against the new model again; the answer carries its new state.
+   */
+  async setModel(files: ModelFile[]): Promise<SetModelResult> {
+    try {
+      const onnx = files.filter((f) => /\.onnx$/i.test(f.name));
+      const main = onnx.length === 1 ? onnx[0] : files.length === 1 ? files[0] : undefined;
+      if (!main) return { ok: false, error: 'Give exactly one .onnx model (plus its external-data files).' };
+      const external = new Map<string, Uint8Array>();
+      for (const f of files) if (f !== main) external.set(f.name, f.bytes);
+      const model = Model.decode(main.bytes, external);
+      this.model = {
+        fileName: main.name,
+        bytes: main.bytes,
+        external,
+        sha256: await sha256Hex(main.bytes),
+        summary: summarizeModel(model, main.bytes.byteLength),
+      };
+      this.lastRun = undefined;
+      const dataset = this.data ? await this.loadCurrentDataset() : undefined;
+      return { ok: true, fileName: main.name, sha256: this.model.sha256, ...(dataset ? { dataset } : {}) };
+    } catch (e) {
+      return { ok: false, error: `${files[0]?.name ?? 'model'}: ${errorMessage(e)}` };
+    }
+  }
+
+  /**
+   * Open dataset files: a manifest among them is imported (paths relative to it), otherwise a
+   * manifest is guessed from the files and the model's input. `manifest` overrides both.
+   */
+  async openDataset(
+    files: DatasetFile[],
+    manifest?: DatasetManifest,
+    options: { save?: boolean } = {},
+  ): Promise<DatasetResult> {
+    if (!this.model) return { ok: false, error: 'Open a model before its dataset.' };
+    if (files.length === 0) return { ok: false, error: 'No dataset file was given.' };
+    const set = new DatasetFileSet(files);
+    let found: ReturnType<typeof manifestFor>;
+    try {
+      found = manifest ? { manifest, base: '', imported: true } : manifestFor(set, this.model.summary.inputs);
+    } catch (e) {
+      return { ok: false, error: errorMessage(e) };
+    }
+    const previous = this.data;
+    this.data = {
+      files: set,
+      filesVersion: ++this.filesVersions,
+      manifest: found.manifest,
+      base: found.base,
+      imported: found.imported,
+    };
+    const result = await this.loadCurrentDataset(!found.imported && !manifest);
+    // Files that do not make a dataset leave the previous dataset in place (the answer then has no manifest).
+    if (!result.ok && previous?.dataset) {
+      this.data = previous;
+      return { ok: false, error: result.error };
+    }
+    if (result.ok && options.save && this.options.datasetStore)
+      await this.options.datasetStore.save(files).catch(() => undefined);
+    return result;
+  }
+
+  /** Reopen the dataset files saved by an earlier visit, with their manifest. */
+  async restoreDataset(manifest: DatasetManifest | null): Promise<DatasetResult> {
+    const files = await this.options.datasetStore?.load().catch(() => undefined);
+    if (!files?.length)
+      return { ok: false, error: 'The dataset of the last visit was not saved; open it again.' };
+    return this.openDataset(files, manifest ?? undefined);
+  }
+
+  /** Load the opened files again with an edited manifest (preprocessing, splits, label column). */
+  async configureDataset(manifest: DatasetManifest): Promise<DatasetResult> {
+    if (!this.data) return { ok: false, error: 'Open a dataset first.' };
+    const previous = { ...this.data };
+    this.data.manifest = manifest;
+    const result = await this.loadCurrentDataset();
+    if (!result.ok) this.data = { ...previous, manifest, dataset: undefined };
+    return result;
+  }
+
+  /** Forget the dataset: fidelity is then measured on generated inputs, accuracy not at all. */
+  clearDataset(): void {
+    this.data = undefined;
+  }
+
+  private datasetKey(): string {
+    if (!this.data?.dataset) return 'generated';
+    return `${this.data.filesVersion}:${canonicalJson(this.data.manifest)}`;
+  }
+
+  private async loadCurrentDataset(chooseSplit = false): Promise<DatasetResult> {
+    const data = this.data!;
+    const model = this.model!;
+    const started = performance.now();
+    try {
+      const load = (manifest: DatasetManifest) =>
+        loadDataset(manifest, data.files.reader(data.base), model.summary.inputs, {
+          decodeImage: this.options.decodeImage,
+          list: data.files.lister(data.base),
+          name: `${manifest.samples}#${data.filesVersion}`,
+        });
+      let dataset = await load(data.manifest);
+      if (chooseSplit) {
+        data.manifest = { ...data.manifest, split: defaultSplit(dataset.count) };
+        dataset = await load(data.manifest);
+      }
+      data.dataset = dataset;
+      const labels = dataset.raw.labels;
+      return {
+        ok: true,
+        manifest: data.manifest,
+        info: {
+          name: data.manifest.samples,
+          files: data.files.paths,
+          bytes: data.files.bytes,
+          count: dataset.count,
+          sampleShape: dataset.raw.sampleShape,
+          input: { name: dataset.input.name, shape: dataset.input.shape },
+          hasLabels: dataset.hasLabels,
+          classes: labels ? new Set(labels).size : 0,
+          ...(dataset.raw.classNames ? { classNames: dataset.raw.classNames } : {}),
+          splits: {
+            train: dataset.splits.train.length,
+            calibration: dataset.splits.calibration.length,
+            evaluation: dataset.splits.evaluation.length,
+          },
+          preview: previewSamples(dataset),
+          imported: data.imported,
+          choices: datasetChoices(data.files, data.manifest, data.base),
+          loadMs: performance.now() - started,
+        },
+      };
+    } catch (e) {
+      data.dataset = undefined;
+      return { ok: false, error: errorMessage(e), manifest: data.manifest };
+    }
+  }
+
+  private cacheFor(key: string): PipelineCache {
+    let cache = this.caches.get(key);
+    if (cache) {
+      // Most recently used last.
+      this.caches.delete(key);
+    } else {
+      cache = new PipelineCache();
+      const slots = this.options.cacheSlots ?? 3;
+      while (this.caches.size >= slots) this.caches.delete(this.caches.keys().next().value!);
+    }
+    this.caches.set(key, cache);
+    return cache;
+  }
+
+  /**
+   * Run a recipe on the current model: each stage is validated, taken from the content cache when its
+   * input, stage and parameters are unchanged, run, and measured. Progress and each stage's result
+   * arrive as events while it runs.
+   */
+  async run(
+    request: PipelineRunRequest,
+    onEvent?: (event: PipelineEvent) => void,
+  ): Promise<PipelineRunResult> {
+    const { runId } = request;
+    const model = this.model;
+    if (!model) return { ok: false, runId, error: 'Open a model before running a pipeline.' };
+    if (this.runs.size > 0) return { ok: false, runId, error: 'A pipeline is already running.' };
+    const controller = new AbortController();
+    this.runs.set(runId, controller);
+    const started = performance.now();
+    const flagged = () => {
+      if (request.cancelFlag && Atomics.load(request.cancelFlag, 0) !== 0 && !controller.signal.aborted)
+        controller.abort();
+    };
+    const lastProgress = new Map<number, number>();
+    try {
+      const runtime = yieldingRuntime(await this.options.runtime(request.backend));
+      const dataset = this.data?.dataset;
+      const results = await runPipeline({
+        modelBytes: model.bytes,
+        external: model.external,
+        recipe: request.recipe,
+        runtime,
+        dataset,
+        cache: this.cacheFor(`${this.datasetKey()}|${request.maxEvalSamples ?? 1000}`),
+        signal: controller.signal,
+        maxEvalSamples: request.maxEvalSamples,
+        dims: request.dims,
+        latencyRuns: request.latencyRuns,
+        onProgress: (index, done, total, note) => {
+          const now = performance.now();
+          if (done >= total || now - (lastProgress.get(index) ?? 0) >= progressIntervalMs) {
+            lastProgress.set(index, now);
+            onEvent?.({ type: 'progress', runId, index, done, total, ...(note ? { note } : {}) });
+          }
+          flagged();
+        },
+        onResult: (result) => {
+          onEvent?.({ type: 'result', runId, result: withoutBytes(result) });
+          flagged();
+        },
+      });
+      this.lastRun = {
+        recipe: request.recipe,
+        results,
+        modelFileName: model.fileName,
+        external: model.external,
+        backend: request.backend,
+      };
+      return {
+        ok: true,
+        runId,
+        results: results.map(withoutBytes),
+        cancelled: results.some((r) => r.status === 'cancelled'),
+        inputsSource: dataset && dataset.splits.evaluation.length ? 'dataset' : 'generated',
+        ms: performance.now() - started,
+      };
+    } catch (e) {
+      return { ok: false, runId, error: errorMessage(e) };
+    } finally {
+      this.runs.delete(runId);
+    }
+  }
+
+  /** Cancel a run: the stage in progress stops at its next check, earlier results stand. */
+  cancel(runId: string): boolean {
+    const controller = this.runs.get(runId);
+    if (!controller) return false;
+    controller.abort();
+    return true;
+  }
+
+  private stageOf(index: number): StageResult | string {
+    const last = this.lastRun;
+    if (!last) return 'No stage models are in memory: run the pipeline first.';
+    const r = last.results.find((x) => x.index === index);
+    if (!r) return `The last run has no stage ${index}.`;
+    if (r.status !== 'done' || !r.modelBytes) return `Stage ${index} has no model (${r.status}).`;
+    return r;
+  }
+
+  /** A stage's model for the graph view: its summaries and a copy of its bytes (transferred). */
+  stageModel(index: number): StageModelResult {
+    const r = this.stageOf(index);
+    if (typeof r === 'string') return { ok: false, error: r };
+    try {
+      const model = Model.decode(r.modelBytes!, this.lastRun!.external);
+      const bytes = r.modelBytes!.slice();
+      return transfer(
+        {
+          ok: true,
+          index,
+          fileName: index === 0 ? this.lastRun!.modelFileName : `${r.title} (stage ${index})`,
+          bytes,
+          summary: summarizeModel(model, bytes.byteLength),
+          graph: summarizeGraph(model.graph),
+        },
+        [bytes.buffer as ArrayBuffer],
+      );
+    } catch (e) {
+      return { ok: false, error: errorMessage(e) };
+    }
+  }
+
+  /**
+   * The `export-model` file of a stage: the original byte for byte, or the stage's model with
+   * provenance metadata and a name that says what was done (checked before it is returned).
+   */
+  async exportStage(index: number): Promise<StageExportResult> {
+    const last = this.lastRun;
+    const r = this.stageOf(index);
+    if (typeof r === 'string' || !last) return { ok: false, error: typeof r === 'string' ? r : 'no run' };
+    try {
+      const out = await exportStageModel({
+        recipe: last.recipe,
+        results: last.results,
+        upTo: index,
+        version: whittleVersion,
+        modelFileName: last.modelFileName,
+        external: last.external,
+      });
+      const bytes = out.bytes === r.modelBytes ? out.bytes.slice() : out.bytes;
+      return transfer({ ok: true, fileName: out.fileName, bytes, modified: out.modified }, [
+        bytes.buffer as ArrayBuffer,
+      ]);
+    } catch (e) {
+      return { ok: false, error: `Exporting stage ${index} failed: ${errorMessage(e)}` };
+    }
+  }
+
+  /**
+   * Per-operator timing of a stage's model from onnxruntime's profiler, on the first evaluation
+   * sample (or a generated input). Cached by model hash.
+   */
+  async profileStage(
+    index: number,
+    options: { runs?: number; dims?: Record<string, number> } = {},
+  ): Promise<ProfileResult> {
+    const last = this.lastRun;
+    const r = this.stageOf(index);
+    if (typeof r === 'string' || !last) return { ok: false, error: typeof r === 'string' ? r : 'no run' };
+    const key = `${r.modelHash}|${last.backend}|${options.runs ?? 20}`;
+    const known = this.profiles.get(key);
+    if (known) return { ok: true, index, opTimes: known };
+    if (this.runs.size > 0) return { ok: false, error: 'Wait for the pipeline run to finish.' };
+    try {
+      const runtime = await this.options.runtime(last.backend);
+      const dataset = this.data?.dataset;
+      const feeds =
+        dataset && dataset.count > 0
+          ? dataset.sample(dataset.splits.evaluation[0] ?? 0).feeds
+          : generateInputs(
+              summarizeModel(Model.decode(r.modelBytes!, last.external), 0).inputs,
+              options.dims,
+              1,
+            );
+      const opTimes = await profileOperators(runtime, r.modelBytes!, feeds, {
+        runs: options.runs ?? 20,
+        warmup: 2,
+        external: last.external,
+      });
+      this.profiles.set(key, opTimes);
+      return { ok: true, index, opTimes };
+    } catch (e) {
+      return { ok: false, error: `Profiling stage ${index} failed: ${errorMessage(e)}` };
+    }
+  }
+}
