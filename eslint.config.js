@@ -12,6 +12,7 @@ const coreFolders = [
   'src/data/**',
   'src/report/**',
   'src/layout/**',
+  'src/graph/**',
 ];
 
 export default tseslint.config(

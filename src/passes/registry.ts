@@ -9,6 +9,7 @@ import { quantizeStatic } from './quantizeStatic';
 import { quantizeDynamic } from './quantizeDynamic';
 import { convertFp16 } from './convertFp16';
 import { quantizeInt4 } from './quantizeInt4';
+import { editGraph } from './editGraph';
 
 /** Every stage the studio, recipes and the CLI know, in palette order. One line per stage. */
 export const stages: readonly AnyStage[] = [
@@ -22,6 +23,7 @@ export const stages: readonly AnyStage[] = [
   convertFp16,
   quantizeInt4,
   clusterWeights,
+  editGraph,
 ];
 
 export function findStage(id: string): AnyStage | undefined {

@@ -49,6 +49,12 @@ interface CanvasProps {
   progress?: { done: number; total: number };
   selectedNodeId: string | null;
   onSelectNode?: (id: string | null) => void;
+  /** A node to bring to the centre (a search match, the first child of an opened group); framed at mount too. */
+  focusNodeId?: string | null;
+  /** A node drawn with a highlight ring (the current search match). */
+  highlightNodeId?: string | null;
+  /** Changes whenever the view should move to the focus again, even to the same node. */
+  focusSeq?: number;
 }
 
 function formatDuration(ms: number): string {
@@ -56,7 +62,16 @@ function formatDuration(ms: number): string {
 }
 
 /** The React Flow canvas of one laid-out graph (inside a ReactFlowProvider). */
-export function FlowCanvas({ summary, layout, progress, selectedNodeId, onSelectNode }: CanvasProps) {
+export function FlowCanvas({
+  summary,
+  layout,
+  progress,
+  selectedNodeId,
+  onSelectNode,
+  focusNodeId = null,
+  highlightNodeId = null,
+  focusSeq = 0,
+}: CanvasProps) {
   const base = useMemo(() => toFlow(summary, layout), [summary, layout]);
   // Nodes the user dragged, for the layout they were dragged in (a grown layout starts afresh).
   const [dragged, setDragged] = useState<{ layout: GraphLayout; nodes: GraphFlowNode[] } | null>(null);
@@ -69,9 +84,12 @@ export function FlowCanvas({ summary, layout, progress, selectedNodeId, onSelect
     () =>
       placed.map((n) => {
         const selected = n.id === selectedNodeId;
-        return (n.selected ?? false) === selected ? n : { ...n, selected };
+        const className = n.id === highlightNodeId ? 'wh-node--match' : undefined;
+        return (n.selected ?? false) === selected && n.className === className
+          ? n
+          : { ...n, selected, className };
       }),
-    [placed, selectedNodeId],
+    [placed, selectedNodeId, highlightNodeId],
   );
   const edges = useMemo<RouteFlowEdge[]>(
     () =>
@@ -142,6 +160,25 @@ export function FlowCanvas({ summary, layout, progress, selectedNodeId, onSelect
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [selectedNodeId]);
 
+  // Centre a focus set from outside (search, an opened group) whenever it is asked for again.
+  // The focus at mount is framed by the first view below; later ones are centred here.
+  const initialFocus = useRef<string | null>(focusNodeId);
+  const focusMounted = useRef(false);
+  useEffect(() => {
+    if (!focusMounted.current) {
+      focusMounted.current = true;
+      return;
+    }
+    const n = focusNodeId ? placed.find((p) => p.id === focusNodeId) : undefined;
+    if (!n || n.width === undefined || n.height === undefined) return;
+    void setCenter(n.position.x + n.width / 2, n.position.y + n.height / 2, {
+      zoom: Math.max(getViewport().zoom, 0.8),
+      duration: 250,
+    });
+    // Only a new focus request should move the view.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [focusNodeId, focusSeq]);
+
   // First view once the canvas has a size: see initialViewport (fit when readable, else the top).
   const canvasWidth = useStore((s) => s.width);
   const canvasHeight = useStore((s) => s.height);
@@ -152,7 +189,10 @@ export function FlowCanvas({ summary, layout, progress, selectedNodeId, onSelect
     const top = Math.min(...layout.nodes.map((n) => n.y));
     const topRow = layout.nodes.filter((n) => n.y < top + 120);
     const anchorX = topRow.reduce((s, n) => s + n.x + n.width / 2, 0) / Math.max(1, topRow.length);
-    const focus = layout.nodes.find((n) => n.id === initialSelection.current);
+    // A focus asked for (an opened group, a search match) is newer than the selection.
+    const focus =
+      layout.nodes.find((n) => n.id === initialFocus.current) ??
+      layout.nodes.find((n) => n.id === initialSelection.current);
     void setViewport(initialViewport(layout.bounds, canvasWidth, canvasHeight, anchorX, focus));
   }, [canvasWidth, canvasHeight, layout, setViewport]);
 

@@ -1,5 +1,16 @@
+import { useCallback, useEffect, useMemo, useState, type KeyboardEvent } from 'react';
 import { ReactFlowProvider } from '@xyflow/react';
 import type { GraphSummary } from '../../onnx/summary';
+import {
+  collapsedView,
+  groupGraph,
+  groupPath,
+  initialExpanded,
+  type CollapsedView,
+  type Grouping,
+} from '../../graph/grouping';
+import { revealMatch, searchGraph, stepMatch } from '../../graph/search';
+import { NeighbourIndex } from '../../graph/neighbours';
 import { FlowCanvas } from './FlowCanvas';
 import { useGraphLayout } from './useGraphLayout';
 import './graph.css';
@@ -12,30 +23,222 @@ export interface GraphViewProps {
   onSelectNode?: (id: string | null) => void;
 }
 
+const groupings = new WeakMap<GraphSummary, Grouping>();
+const initial = new WeakMap<Grouping, Set<string>>();
+const views = new WeakMap<Grouping, Map<string, CollapsedView>>();
+
+function groupingOf(summary: GraphSummary): Grouping {
+  let g = groupings.get(summary);
+  if (!g) groupings.set(summary, (g = groupGraph(summary)));
+  return g;
+}
+function initialOf(grouping: Grouping): Set<string> {
+  let e = initial.get(grouping);
+  if (!e) initial.set(grouping, (e = initialExpanded(grouping)));
+  return e;
+}
+/** One view object per expansion state, so that going back to a state reuses its cached layout. */
+function viewOf(summary: GraphSummary, grouping: Grouping, expanded: ReadonlySet<string>): CollapsedView {
+  let byKey = views.get(grouping);
+  if (!byKey) views.set(grouping, (byKey = new Map()));
+  const key = [...expanded].sort().join('\n');
+  let v = byKey.get(key);
+  if (!v) byKey.set(key, (v = collapsedView(summary, grouping, expanded)));
+  return v;
+}
+
+interface Expansion {
+  grouping: Grouping;
+  expanded: Set<string>;
+}
+
+interface Focus {
+  id: string;
+  seq: number;
+  highlight: boolean;
+}
+
 /**
  * The model's graph as an interactive node editor: operators coloured by category with their
  * weights as badges, graph inputs and outputs as pills, edges labelled with tensor shapes, laid out
- * top to bottom by ELK in a Web Worker.
+ * top to bottom by ELK in a Web Worker. Large graphs are grouped by the hierarchy in node names
+ * (and repeated blocks); big groups start collapsed and open on click. A search box finds nodes
+ * and tensors by name or op type and steps through the matches.
  */
 export function GraphView({ summary, selectedNodeId = null, onSelectNode }: GraphViewProps) {
-  const state = useGraphLayout(summary);
+  const grouping = groupingOf(summary);
+  const [expansion, setExpansion] = useState<Expansion | null>(null);
+  const expanded = expansion?.grouping === grouping ? expansion.expanded : initialOf(grouping);
+  const view = viewOf(summary, grouping, expanded);
+  const state = useGraphLayout(view.summary);
+  const [focus, setFocus] = useState<Focus | null>(null);
+
+  const expand = useCallback(
+    (ids: readonly string[]) => {
+      if (ids.every((id) => expanded.has(id))) return;
+      setExpansion({ grouping, expanded: new Set([...expanded, ...ids]) });
+    },
+    [grouping, expanded],
+  );
+  const collapse = useCallback(
+    (id: string) => {
+      const next = new Set(expanded);
+      for (const g of expanded) if (isInside(grouping, g, id)) next.delete(g);
+      setExpansion({ grouping, expanded: next });
+      setFocus((f) => ({ id, seq: (f?.seq ?? 0) + 1, highlight: false }));
+    },
+    [grouping, expanded],
+  );
+
+  // A node selected elsewhere (inspector, results) inside a collapsed group: open its groups.
+  useEffect(() => {
+    if (selectedNodeId && view.itemOf(selectedNodeId) !== selectedNodeId)
+      expand(groupPath(grouping, selectedNodeId));
+    // Only a new selection opens groups: collapsing the selected node's group must stay collapsed.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [selectedNodeId, grouping]);
+
+  const onSelect = useCallback(
+    (id: string | null) => {
+      if (id && view.groups.has(id)) {
+        expand([id]);
+        setFocus((f) => ({ id: firstNodeOf(grouping, id), seq: (f?.seq ?? 0) + 1, highlight: false }));
+        return;
+      }
+      onSelectNode?.(id);
+    },
+    [view, grouping, expand, onSelectNode],
+  );
+
+  // Arrow keys walk the data flow from the selected node: up to a producer, down to a consumer,
+  // left/right between readers of the same input. React Flow would move the node instead.
+  const neighbours = useMemo(() => new NeighbourIndex(summary), [summary]);
+  const onKeyDownCapture = (e: KeyboardEvent<HTMLDivElement>) => {
+    const direction = arrowDirections[e.key];
+    if (!direction || !selectedNodeId || (e.target as HTMLElement).tagName === 'INPUT') return;
+    e.preventDefault();
+    e.stopPropagation();
+    const next = neighbours.step(selectedNodeId, direction);
+    if (next && !next.startsWith('in:') && !next.startsWith('out:')) {
+      onSelectNode?.(next);
+      setFocus((f) => ({ id: next, seq: (f?.seq ?? 0) + 1, highlight: false }));
+    }
+  };
+
+  const [query, setQuery] = useState('');
+  const [current, setCurrent] = useState(-1);
+  const result = useMemo(() => searchGraph(summary, query, grouping), [summary, query, grouping]);
+  const goTo = useCallback(
+    (step: 1 | -1) => {
+      const i = stepMatch(result, current, step);
+      setCurrent(i);
+      if (i < 0) return;
+      const match = result.matches[i];
+      const next = revealMatch(expanded, match);
+      if (next.size !== expanded.size) setExpansion({ grouping, expanded: next });
+      setFocus((f) => ({ id: match.nodeId, seq: (f?.seq ?? 0) + 1, highlight: true }));
+    },
+    [result, current, expanded, grouping],
+  );
+  const onSearchKey = (e: KeyboardEvent<HTMLInputElement>) => {
+    if (e.key === 'Enter') {
+      e.preventDefault();
+      goTo(e.shiftKey ? -1 : 1);
+    } else if (e.key === 'Escape') {
+      setQuery('');
+      setCurrent(-1);
+      setFocus(null);
+    }
+  };
+
+  // The visible item that stands for the focused node: itself once its groups are open.
+  const focusItem = focus ? view.itemOf(focus.id) : null;
+  const pathOf = selectedNodeId ?? focus?.id;
+  const pathGroups = pathOf ? openPrefix(groupPath(grouping, pathOf), expanded) : [];
+
   return (
-    <div className="wh-graph" data-testid="graph-view" data-state={state.status}>
+    <div
+      className="wh-graph"
+      data-testid="graph-view"
+      data-state={state.status}
+      data-items={view.summary.nodes.length}
+      onKeyDownCapture={onKeyDownCapture}
+    >
+      <div className="wh-graph__tools" role="search">
+        <input
+          type="search"
+          data-testid="graph-search"
+          placeholder="Find node, tensor or op…"
+          aria-label="Find node, tensor or op type"
+          value={query}
+          onChange={(e) => {
+            setQuery(e.target.value);
+            setCurrent(-1);
+          }}
+          onKeyDown={onSearchKey}
+        />
+        <span
+          className="wh-graph__count"
+          data-testid="graph-search-count"
+          data-count={result.count}
+          aria-live="polite"
+        >
+          {query.trim()
+            ? `${current >= 0 ? `${current + 1} / ` : ''}${result.count.toLocaleString('en-US')}`
+            : ''}
+        </span>
+        <button
+          type="button"
+          data-testid="graph-search-prev"
+          aria-label="Previous match"
+          disabled={result.count === 0}
+          onClick={() => goTo(-1)}
+        >
+          ↑
+        </button>
+        <button
+          type="button"
+          data-testid="graph-search-next"
+          aria-label="Next match"
+          disabled={result.count === 0}
+          onClick={() => goTo(1)}
+        >
+          ↓
+        </button>
+      </div>
+      {pathGroups.length > 0 && (
+        <div className="wh-graph__path" data-testid="graph-path" aria-label="Open groups">
+          {pathGroups.map((g) => (
+            <button
+              type="button"
+              key={g}
+              data-group={g}
+              title={`Collapse ${grouping.groups.get(g)!.label}`}
+              onClick={() => collapse(g)}
+            >
+              ▾ {grouping.groups.get(g)!.label}
+            </button>
+          ))}
+        </div>
+      )}
       {state.status === 'ready' || state.status === 'partial' ? (
-        <ReactFlowProvider key={summaryKey(summary)}>
+        <ReactFlowProvider key={summaryKey(view.summary)}>
           <FlowCanvas
-            summary={summary}
+            summary={view.summary}
             layout={state.layout}
             progress={state.status === 'partial' ? { done: state.done, total: state.total } : undefined}
             selectedNodeId={selectedNodeId}
-            onSelectNode={onSelectNode}
+            onSelectNode={onSelect}
+            focusNodeId={focusItem}
+            focusSeq={focus?.seq ?? 0}
+            highlightNodeId={focus?.highlight ? focusItem : null}
           />
         </ReactFlowProvider>
       ) : state.status === 'pending' ? (
         <div className="wh-graph__status" role="status" aria-live="polite">
           <div className="wh-graph__spinner" aria-hidden="true" />
           <div>
-            Laying out {summary.nodes.length.toLocaleString('en-US')} nodes…
+            Laying out {view.summary.nodes.length.toLocaleString('en-US')} nodes…
             {state.total > 1 && (
               <progress className="wh-graph__progress" max={state.total} value={state.done}>
                 {state.done}/{state.total}
@@ -50,6 +253,38 @@ export function GraphView({ summary, selectedNodeId = null, onSelectNode }: Grap
       )}
     </div>
   );
+}
+
+const arrowDirections: Record<string, 'up' | 'down' | 'left' | 'right' | undefined> = {
+  ArrowUp: 'up',
+  ArrowDown: 'down',
+  ArrowLeft: 'left',
+  ArrowRight: 'right',
+};
+
+/** The open groups of a path, up to the first closed one. */
+function openPrefix(path: string[], expanded: ReadonlySet<string>): string[] {
+  const closed = path.findIndex((g) => !expanded.has(g));
+  return closed < 0 ? path : path.slice(0, closed);
+}
+
+/** Whether group `id` is `ancestor` or lies inside it. */
+function isInside(grouping: Grouping, id: string, ancestor: string): boolean {
+  for (let g: string | null = id; g; g = grouping.groups.get(g)?.parent ?? null)
+    if (g === ancestor) return true;
+  return false;
+}
+
+/** The first node inside a group (what the view centres on when the group opens). */
+function firstNodeOf(grouping: Grouping, id: string): string {
+  let g = grouping.groups.get(id);
+  while (g) {
+    const child = g.childGroups[0] ? grouping.groups.get(g.childGroups[0]) : undefined;
+    const member = g.members[0];
+    if (member && (!child || Number(member.slice(1)) < child.first)) return member;
+    g = child;
+  }
+  return id;
 }
 
 const summaryKeys = new WeakMap<GraphSummary, number>();
