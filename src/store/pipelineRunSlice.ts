@@ -69,6 +69,8 @@ export interface PipelineRunSlice {
   ): void;
   /** Download the selected stage's model (the original when none is selected). */
   exportSelectedModel(): Promise<void>;
+  /** Download the PDF report of the last run. */
+  exportReport(): Promise<void>;
 }
 
 let running: RunningPipeline | null = null;
@@ -290,5 +292,18 @@ export const createPipelineRunSlice: SliceCreator<PipelineRunSlice> = (set, get)
       return;
     }
     downloadBlob(new Blob([r.bytes as Uint8Array<ArrayBuffer>]), r.fileName);
+  },
+
+  exportReport: async () => {
+    if (!get().resultsMeta?.live) {
+      set({ error: 'Run the pipeline first: the report describes a run made in this session.' });
+      return;
+    }
+    const r = await pipelineService().exportReport(navigator.userAgent);
+    if (!r.ok) {
+      set({ error: r.error });
+      return;
+    }
+    downloadBlob(new Blob([r.bytes as Uint8Array<ArrayBuffer>], { type: 'application/pdf' }), r.fileName);
   },
 });

@@ -7,6 +7,7 @@ import { exportStageModel } from '../pipeline/provenance';
 import { canonicalJson, type Recipe } from '../pipeline/recipe';
 import { PipelineCache, runPipeline, sha256Hex, type StageResult } from '../pipeline/runner';
 import { whittleVersion } from '../report/version';
+import { makeRunReportPdf } from '../report/pdf';
 import { generateInputs } from '../runtime/inputs';
 import type { Runtime, RuntimeSession, SessionOptions } from '../runtime/types';
 import {
@@ -154,6 +155,9 @@ interface LastRun {
   modelFileName: string;
   external: Map<string, Uint8Array>;
   backend: string;
+  runtime: { name: string; backend: string; threads: number };
+  /** What the stages were evaluated on, for the report. */
+  evaluation: string;
 }
 
 /** How often the worker lets other messages (a cancel call) in while a run keeps it busy. */
@@ -425,12 +429,18 @@ export class PipelineService {
           flagged();
         },
       });
+      const evaluated = results[0]?.metrics;
       this.lastRun = {
         recipe: request.recipe,
         results,
         modelFileName: model.fileName,
         external: model.external,
         backend: request.backend,
+        runtime: { name: runtime.name, backend: runtime.backend, threads: runtime.threads },
+        evaluation:
+          evaluated?.inputsSource === 'dataset'
+            ? `${evaluated.evaluatedSamples} samples of ${dataset?.name ?? 'the dataset'} (evaluation split)`
+            : `${evaluated?.evaluatedSamples ?? 0} generated inputs (no labels)`,
       };
       return {
         ok: true,
@@ -510,6 +520,45 @@ export class PipelineService {
       ]);
     } catch (e) {
       return { ok: false, error: `Exporting stage ${index} failed: ${errorMessage(e)}` };
+    }
+  }
+
+  /**
+   * The PDF report of the last run (`export-report`): every stage's parameters and metrics, charts,
+   * the final graph and the reproducibility section, for the model the final stage exports as.
+   */
+  async exportReport(agent: string): Promise<StageExportResult> {
+    const last = this.lastRun;
+    if (!last) return { ok: false, error: 'Run the pipeline first: the report describes a run.' };
+    try {
+      const finalIndex = [...last.results].reverse().find((r) => r.status === 'done')?.index ?? 0;
+      const exported = await exportStageModel({
+        recipe: last.recipe,
+        results: last.results,
+        upTo: finalIndex,
+        version: whittleVersion,
+        modelFileName: last.modelFileName,
+        external: last.external,
+      });
+      const bytes = await makeRunReportPdf({
+        modelName: last.modelFileName,
+        results: last.results,
+        recipe: last.recipe,
+        version: whittleVersion,
+        external: last.external,
+        exported: { fileName: exported.fileName, bytes: exported.bytes },
+        environment: {
+          runtime: last.runtime.name,
+          backend: last.runtime.backend,
+          threads: last.runtime.threads,
+          agent,
+          evaluation: last.evaluation,
+        },
+      });
+      const fileName = `${last.modelFileName.replace(/\.onnx$/i, '')}.whittle-report.pdf`;
+      return transfer({ ok: true, fileName, bytes, modified: true }, [bytes.buffer as ArrayBuffer]);
+    } catch (e) {
+      return { ok: false, error: `The report could not be made: ${errorMessage(e)}` };
     }
   }
 

@@ -25,6 +25,7 @@ export function ResultsDock() {
       selectResult: st.selectResult,
       loadOpTimes: st.loadOpTimes,
       clearHistory: st.clearHistory,
+      exportReport: st.exportReport,
     })),
   );
   const measured = s.results.filter((r) => r.metrics);
@@ -72,6 +73,16 @@ export function ResultsDock() {
           </span>
         )}
         <div className="dock-actions">
+          <button
+            type="button"
+            className="btn btn-ghost btn-small"
+            data-testid="export-report"
+            disabled={!live || s.state === 'running'}
+            onClick={() => void s.exportReport()}
+            title="Download a PDF report of this run: stages, metrics, charts, graph and recipe"
+          >
+            Report (PDF)
+          </button>
           {s.history.length > 1 && (
             <button
               type="button"

@@ -1,0 +1,95 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { PDFDocument } from 'pdf-lib';
+import type { Page } from '@playwright/test';
+import { loadDataset } from '../src/data/dataset';
+import { Model } from '../src/onnx/ir';
+import { summarizeModel } from '../src/onnx/summary';
+import { readProvenance } from '../src/pipeline/provenance';
+import { expect, repoRoot, test } from './fixtures';
+
+const samples = path.join(repoRoot, 'public/samples');
+
+async function ready(page: Page): Promise<void> {
+  await expect(page.getByTestId('model-summary')).toHaveAttribute('data-state', 'ready');
+  await expect(page.getByTestId('dataset-panel')).toHaveAttribute('data-state', 'ready');
+}
+
+/** Accuracy of a model on the sample's evaluation split, in onnxruntime-node, through our dataset loader. */
+async function sampleAccuracy(bytes: Uint8Array): Promise<number> {
+  const model = Model.decode(bytes);
+  const manifest = JSON.parse(readFileSync(path.join(samples, 'digits-dataset.json'), 'utf8')) as unknown;
+  const ds = await loadDataset(
+    manifest,
+    async (p) => new Uint8Array(readFileSync(path.join(samples, p))),
+    summarizeModel(model, bytes.byteLength).inputs,
+  );
+  const session = await ort.InferenceSession.create(bytes);
+  let correct = 0;
+  for (const i of ds.splits.evaluation) {
+    const s = ds.sample(i);
+    const feeds = Object.fromEntries(
+      Object.entries(s.feeds).map(([k, t]) => [k, new ort.Tensor('float32', t.data as Float32Array, t.dims)]),
+    );
+    const out = (await session.run(feeds))[session.outputNames[0]].data as Float32Array;
+    let best = 0;
+    for (let k = 1; k < out.length; k++) if (out[k] > out[best]) best = k;
+    if (best === s.label) correct++;
+  }
+  await session.release();
+  return correct / ds.splits.evaluation.length;
+}
+
+test('run the default pipeline, export model, recipe and PDF report; the model scores what the studio showed', async ({
+  page,
+}) => {
+  test.setTimeout(180_000);
+  await page.goto('/');
+  await ready(page);
+  await page.getByTestId('run-pipeline').click();
+  await expect(page.getByTestId('pipeline-status')).toHaveAttribute('data-state', 'done', {
+    timeout: 120_000,
+  });
+
+  const rows = page.getByTestId('stage-result');
+  const last = rows.last();
+  const lastIndex = await last.getAttribute('data-index');
+  const studioAccuracy = Number(await last.getAttribute('data-accuracy'));
+  await last.click();
+
+  const [modelDownload] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByTestId('export-model').click(),
+  ]);
+  expect(modelDownload.suggestedFilename()).toMatch(/^digits-cnn\.whittle-.+\.onnx$/);
+  const exported = new Uint8Array(readFileSync(await modelDownload.path()));
+  const provenance = readProvenance(exported);
+  expect(provenance?.recipe.stages.length).toBe(Number(lastIndex));
+  // The exported model loads in onnxruntime-node and scores exactly what the studio measured.
+  expect(await sampleAccuracy(exported)).toBe(studioAccuracy);
+
+  const [recipeDownload] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByTestId('export-recipe').click(),
+  ]);
+  const recipe = JSON.parse(readFileSync(await recipeDownload.path(), 'utf8')) as {
+    whittle: number;
+    stages: unknown[];
+  };
+  expect(recipe.whittle).toBe(1);
+  expect(recipe.stages).toHaveLength(Number(lastIndex));
+
+  const [reportDownload] = await Promise.all([
+    page.waitForEvent('download', { timeout: 60_000 }),
+    page.getByTestId('export-report').click(),
+  ]);
+  expect(reportDownload.suggestedFilename()).toBe('digits-cnn.whittle-report.pdf');
+  const pdf = new Uint8Array(readFileSync(await reportDownload.path()));
+  expect(new TextDecoder().decode(pdf.subarray(0, 5))).toBe('%PDF-');
+  const doc = await PDFDocument.load(pdf);
+  expect(doc.getPageCount()).toBeGreaterThanOrEqual(3);
+  const [width, height] = [doc.getPage(0).getWidth(), doc.getPage(0).getHeight()];
+  expect(Math.round(width)).toBe(595); // A4
+  expect(Math.round(height)).toBe(842);
+});
