@@ -7,6 +7,8 @@ import { loadDataset } from '../src/data/dataset';
 import { Model } from '../src/onnx/ir';
 import { summarizeModel } from '../src/onnx/summary';
 import { readProvenance } from '../src/pipeline/provenance';
+import { formatBytes, formatPercent } from '../src/report/format';
+import { pdfPlainText } from '../src/report/testing/pdfText';
 import { expect, repoRoot, test } from './fixtures';
 
 const samples = path.join(repoRoot, 'public/samples');
@@ -53,6 +55,16 @@ test('run the default pipeline, export model, recipe and PDF report; the model s
   });
 
   const rows = page.getByTestId('stage-result');
+  const pageNumbers = await rows.evaluateAll((els) =>
+    els.map((e) => ({
+      bytes: Number(e.getAttribute('data-bytes')),
+      accuracy: Number(e.getAttribute('data-accuracy')),
+    })),
+  );
+  const stageTitles = await page
+    .getByTestId('pipeline')
+    .locator('[data-testid="stage-card"] .card-title')
+    .allTextContents();
   const last = rows.last();
   const lastIndex = await last.getAttribute('data-index');
   const studioAccuracy = Number(await last.getAttribute('data-accuracy'));
@@ -92,4 +104,12 @@ test('run the default pipeline, export model, recipe and PDF report; the model s
   const [width, height] = [doc.getPage(0).getWidth(), doc.getPage(0).getHeight()];
   expect(Math.round(width)).toBe(595); // A4
   expect(Math.round(height)).toBe(842);
+  // The report names every stage and prints the same numbers as the page (one shared formatter).
+  const text = (await pdfPlainText(pdf)).replace(/\s+/g, ' ');
+  expect(text).toContain('digits-cnn.onnx');
+  for (const title of stageTitles) expect(text).toContain(title.trim());
+  for (const n of pageNumbers) {
+    expect(text).toContain(formatBytes(n.bytes));
+    expect(text).toContain(formatPercent(n.accuracy));
+  }
 });

@@ -133,6 +133,29 @@ describe('runPipeline', () => {
     expect(second[2].modelHash).not.toBe(first[2].modelHash);
   });
 
+  it('does not reuse a data-dependent stage across datasets', async () => {
+    const calibrated = defineStage({ ...halve, id: 'calibrated-halve', needs: { calibration: true } });
+    const reg = [...registry, calibrated];
+    const cache = new PipelineCache();
+    const recipe = parseRecipe({ stages: [{ stage: 'simplify' }, { stage: 'calibrated-halve' }] }, reg);
+    const run = (name: string) =>
+      runPipeline({
+        modelBytes: model(),
+        recipe,
+        runtime,
+        registry: reg,
+        cache,
+        latencyRuns: 2,
+        dataset: new Dataset(dataset().raw, dataset().input, dataset().preprocess, dataset().splits, name),
+      });
+    await run('a');
+    const again = await run('a');
+    const other = await run('b');
+    expect(again[2].cached).toBe(true);
+    expect(other[1].cached).toBe(true); // simplify reads no data
+    expect(other[2].cached).toBe(false);
+  });
+
   it('stops at a failing stage, keeping earlier results', async () => {
     const results = await runPipeline({
       modelBytes: model(),

@@ -147,6 +147,16 @@ export async function runPipeline(options: RunPipelineOptions): Promise<StageRes
   };
 
   const originalHash = await sha256Hex(options.modelBytes);
+  const ds = options.dataset;
+  const datasetKey = ds
+    ? canonicalJson({
+        name: ds.name,
+        count: ds.count,
+        preprocess: ds.preprocess,
+        splits: ds.splits,
+        input: ds.input,
+      })
+    : 'no-data';
   let reference: RtTensor[][];
   try {
     const m = await measure(0, original, options.modelBytes, originalHash);
@@ -211,8 +221,10 @@ export async function runPipeline(options: RunPipelineOptions): Promise<StageRes
         emit({ ...base, title, params, status: 'skipped', notes: ['disabled'] });
         continue;
       }
+      // Stages that read the data (calibration, training) depend on it as much as on their input.
+      const dataKey = stage.needs ? datasetKey : '';
       const key = await sha256Hex(
-        new TextEncoder().encode(`${current.hash}|${stage.id}|${canonicalJson(params)}`),
+        new TextEncoder().encode(`${current.hash}|${stage.id}|${canonicalJson(params)}|${dataKey}`),
       );
       let out = cache.stages.get(key);
       const cached = !!out;

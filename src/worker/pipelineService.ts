@@ -513,6 +513,8 @@ export class PipelineService {
         version: whittleVersion,
         modelFileName: last.modelFileName,
         external: last.external,
+        // The file must load in onnxruntime-web before the user gets it.
+        runtime: await this.options.runtime(last.backend),
       });
       const bytes = out.bytes === r.modelBytes ? out.bytes.slice() : out.bytes;
       return transfer({ ok: true, fileName: out.fileName, bytes, modified: out.modified }, [
