@@ -1,4 +1,5 @@
 import type { SliceCreator } from './types';
+import type { GraphOverlay } from '../graph/overlayView';
 
 /** Page-level state: the current error message and the drop overlay. */
 export interface UiSlice {
@@ -15,6 +16,9 @@ export interface UiSlice {
   showError(message: string): void;
   dismissError(): void;
   setDragging(dragging: boolean): void;
+  /** What the graph view paints over its nodes (a stage's changes, a sensitivity heatmap), or null. */
+  graphOverlay: GraphOverlay | null;
+  setGraphOverlay(overlay: GraphOverlay | null): void;
 }
 
 export const createUiSlice: SliceCreator<UiSlice> = (set) => ({
@@ -27,4 +31,6 @@ export const createUiSlice: SliceCreator<UiSlice> = (set) => ({
   showError: (message) => set({ error: message }),
   dismissError: () => set({ error: null }),
   setDragging: (dragging) => set({ dragging }),
+  graphOverlay: null,
+  setGraphOverlay: (graphOverlay) => set({ graphOverlay }),
 });
