@@ -1,3 +1,4 @@
+import { unzipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { Model } from '../onnx/ir';
 import { summarizeGraph, summarizeModel } from '../onnx/summary';
@@ -96,6 +97,13 @@ describe('ModelService (in-process)', () => {
     const w = details!.weights.find((x) => x.name === 'W')!;
     expect(w.stats?.min).toBeCloseTo(Math.min(...weights.subarray(0, 12)), 6);
     expect(w.stats?.max).toBeCloseTo(Math.max(...weights.subarray(0, 12)), 6);
+    // Its download is complete: one .zip with the .onnx, byte for byte, and its data file.
+    const exported = service.exportModel();
+    if (!exported.ok) throw new Error(exported.error);
+    expect(exported.fileName).toBe('ext-model.zip');
+    const files = unzipSync(exported.bytes);
+    expect(Buffer.from(files['ext-model.onnx']).equals(Buffer.from(model.bytes))).toBe(true);
+    expect(Buffer.from(files['ext-weights.bin']).equals(Buffer.from(data.bytes))).toBe(true);
   });
 
   it('rejects a data file that is too short for the tensors it should hold', async () => {

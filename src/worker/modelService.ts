@@ -10,6 +10,7 @@ import {
   type NodeDetails,
 } from '../onnx/summary';
 import { isExternal, externalInfo, tensorBytes } from '../onnx/tensor';
+import { bundleWithExternalData } from '../pipeline/exportBundle';
 import { generateInputs } from '../runtime/inputs';
 import { measureLatency } from '../runtime/latency';
 import type { RtTensor, Runtime, RuntimeSession } from '../runtime/types';
@@ -402,7 +403,9 @@ export class ModelService {
    */
   exportModel(): ExportResult {
     if (!this.current) return { ok: false, error: 'There is no model to export.' };
-    const bytes = this.current.bytes.slice();
-    return transfer({ ok: true, fileName: this.current.fileName, bytes }, [bytes.buffer as ArrayBuffer]);
+    // A model with external data downloads as one .zip of the .onnx (bytes unchanged) and its data files.
+    const out = bundleWithExternalData(this.current.fileName, this.current.bytes, this.current.external);
+    const bytes = out.bytes === this.current.bytes ? out.bytes.slice() : out.bytes;
+    return transfer({ ok: true, fileName: out.fileName, bytes }, [bytes.buffer as ArrayBuffer]);
   }
 }
