@@ -12,7 +12,7 @@ export interface ComputeMetrics {
   /**
    * Largest total size of activations alive at once when nodes run in topological order (each tensor
    * lives from its producer to its last consumer): the tensor arena an MCU runtime must reserve.
-   * Graph inputs count; weights do not.
+   * Graph inputs count; weights, and values computed from weights alone, do not.
    */
   peakActivationBytes: number;
   /** Activations whose size is unknown (left out of the peak). */
@@ -83,6 +83,18 @@ export function computeMetrics(graph: Graph): ComputeMetrics {
     const s = known(f?.shape);
     return s && f?.elemType !== undefined ? byteLength(f.elemType, product(s)) : undefined;
   };
+  // Values computed from weights alone (DequantizeLinear of an int8 weight, a codebook Gather,
+  // Constant nodes) are weights too: runtimes fold them at load time, so they take no arena space.
+  const fed = new Set(graph.feedInputs().map((v) => v.name));
+  const constant = new Set<string>(graph.initializers.keys());
+  for (const n of order) {
+    const pure =
+      n.subgraphs.length === 0 &&
+      !n.opType.startsWith('Random') &&
+      n.opType !== 'Multinomial' &&
+      n.reads().every((r) => constant.has(r) && !fed.has(r));
+    if (pure) for (const o of n.outputs) if (o) constant.add(o);
+  }
   const lastUse = new Map<string, number>();
   order.forEach((n, i) => n.reads().forEach((r) => lastUse.set(r, i)));
   for (const o of graph.outputs) lastUse.set(o.name, order.length);
@@ -101,7 +113,7 @@ export function computeMetrics(graph: Graph): ComputeMetrics {
   peak = live;
   order.forEach((n, i) => {
     for (const o of n.outputs) {
-      if (!o) continue;
+      if (!o || constant.has(o)) continue;
       const s = sizeOf(o);
       if (s === undefined) unknownActivations++;
       else {
