@@ -6,6 +6,7 @@ import { DatasetPanel } from './ui/dataset/DatasetPanel';
 import { DropOverlay } from './ui/DropOverlay';
 import { ErrorBanner } from './ui/ErrorBanner';
 import { GraphView } from './ui/graph/GraphView';
+import { useStageOverlay } from './ui/graph/useStageOverlay';
 import { Header } from './ui/Header';
 import { Inspector } from './ui/Inspector';
 import { ModelSummaryPanel } from './ui/ModelSummaryPanel';
@@ -21,7 +22,17 @@ function nodeName(graph: { nodes: { id: string; name: string; outputs: string[] 
 }
 
 function GraphArea() {
-  const { graph, stageView, status, selectedNodeId, selectNode, picking, pickNode, selectResult } = useStudio(
+  const {
+    graph,
+    stageView,
+    status,
+    selectedNodeId,
+    selectNode,
+    picking,
+    pickNode,
+    selectResult,
+    graphOverlay,
+  } = useStudio(
     useShallow((s) => ({
       graph: s.graph,
       stageView: s.stageView,
@@ -31,8 +42,10 @@ function GraphArea() {
       picking: s.picking,
       pickNode: s.pickNode,
       selectResult: s.selectResult,
+      graphOverlay: s.graphOverlay,
     })),
   );
+  useStageOverlay();
   const shown = stageView?.graph ?? graph;
   if (!shown)
     return (
@@ -55,6 +68,7 @@ function GraphArea() {
       <GraphView
         summary={shown}
         selectedNodeId={selectedNodeId}
+        overlay={graphOverlay}
         onSelectNode={(id) => {
           const name = picking && id ? nodeName(shown, id) : null;
           if (name) pickNode(name);

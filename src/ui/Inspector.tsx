@@ -2,6 +2,8 @@ import { lazy, Suspense } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { NodeDetails, ValueSummary, WeightDetails } from '../onnx/summary';
 import { useStudio } from '../store';
+import type { NodeDetailsWithQuant, QuantDetails } from '../worker/modelService';
+import type { TensorStats } from '../onnx/tensor';
 import { categoryColor, categoryTitle } from './graph/palette';
 import { formatCount, formatStat } from './format';
 import { Shape } from './Shape';
@@ -83,7 +85,66 @@ function WeightCard({ weight, color }: { weight: WeightDetails; color: string })
   );
 }
 
+function StatsLine({ label, stats }: { label: string; stats: TensorStats }) {
+  return (
+    <p className="quant-stats" data-testid="quant-stats" data-kind={label}>
+      <strong>{label}</strong> min {formatStat(stats.min)} · max {formatStat(stats.max)} · mean{' '}
+      {formatStat(stats.mean)} · std {formatStat(stats.std)}
+    </p>
+  );
+}
+
+function QuantParams({ quant, color }: { quant: QuantDetails; color: string }) {
+  return (
+    <section className="panel-section" data-testid="quant-params" data-pairs={quant.params.length}>
+      <h3 className="section-title">Quantization</h3>
+      <table className="attr-table">
+        <tbody>
+          {quant.params.map((p) => (
+            <tr key={p.role} data-role={p.role}>
+              <th scope="row">{p.role}</th>
+              <td className="mono" title={p.granularity}>
+                {p.granularity}: scale{' '}
+                {p.scale.count === 1
+                  ? formatStat(p.scale.min)
+                  : `${formatStat(p.scale.min)} … ${formatStat(p.scale.max)}`}
+                {p.zeroPoint &&
+                  `, zero point ${p.zeroPoint.dtype} ${p.zeroPoint.min === p.zeroPoint.max ? p.zeroPoint.min : `${p.zeroPoint.min} … ${p.zeroPoint.max}`}`}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {quant.quantized && (
+        <>
+          <StatsLine label="integer values" stats={quant.quantized} />
+          <Suspense fallback={<div className="weight-histogram placeholder" />}>
+            <WeightHistogram stats={quant.quantized} color={color} />
+          </Suspense>
+        </>
+      )}
+      {quant.dequantized && (
+        <>
+          <StatsLine label="dequantized" stats={quant.dequantized} />
+          <Suspense fallback={<div className="weight-histogram placeholder" />}>
+            <WeightHistogram stats={quant.dequantized} color={color} />
+          </Suspense>
+        </>
+      )}
+      {quant.original && (
+        <>
+          <StatsLine label={`original float (${quant.originalName ?? ''})`} stats={quant.original} />
+          <Suspense fallback={<div className="weight-histogram placeholder" />}>
+            <WeightHistogram stats={quant.original} color="#98a2b3" />
+          </Suspense>
+        </>
+      )}
+    </section>
+  );
+}
+
 function Details({ details }: { details: NodeDetails }) {
+  const quant = (details as NodeDetailsWithQuant).quant;
   const { node } = details;
   const color = categoryColor[node.category];
   return (
@@ -124,6 +185,7 @@ function Details({ details }: { details: NodeDetails }) {
           </table>
         </section>
       )}
+      {quant && <QuantParams quant={quant} color={color} />}
       <TensorList title="Inputs" values={details.inputs} />
       <TensorList title="Outputs" values={details.outputs} />
       {details.weights.length > 0 && (
@@ -167,6 +229,7 @@ export function Inspector() {
       data-testid="inspector"
       data-node-id={selectedNodeId}
       data-op={details?.node.opType}
+      data-details-id={details?.node.id}
     >
       <header className="panel-header">
         <h2 className="panel-title">Inspector</h2>

@@ -9,12 +9,164 @@ import {
   type ModelSummary,
   type NodeDetails,
 } from '../onnx/summary';
-import { isExternal, externalInfo, tensorBytes } from '../onnx/tensor';
+import {
+  isExternal,
+  externalInfo,
+  tensorBytes,
+  tensorDims,
+  tensorStats,
+  tensorToFloat64,
+  type TensorStats,
+} from '../onnx/tensor';
+import { dtypeName } from '../onnx/dtype';
+import type { Node } from '../onnx/ir';
 import { bundleWithExternalData } from '../pipeline/exportBundle';
 import { generateInputs } from '../runtime/inputs';
 import { measureLatency } from '../runtime/latency';
 import type { RtTensor, Runtime, RuntimeSession } from '../runtime/types';
 import type { WebBackend, WebCapabilities } from '../runtime/web';
+
+/** A scale / zero-point pair of a quantization node, summarized. */
+export interface QuantParamSummary {
+  /** What it quantizes: 'x', 'w', 'y', … (the node's input it belongs to). */
+  role: string;
+  /** 'per-tensor', 'per-channel (axis 0, 16 channels)' or 'block-wise (axis 1, block 32)'. */
+  granularity: string;
+  scale: { count: number; min: number; max: number; first: number[] };
+  zeroPoint: { dtype: string; count: number; min: number; max: number } | null;
+}
+
+/** What the inspector shows for QuantizeLinear / DequantizeLinear / QLinear* nodes. */
+export interface QuantDetails {
+  params: QuantParamSummary[];
+  /** For a DequantizeLinear of a stored integer weight: its integer values, and those values dequantized. */
+  quantized?: TensorStats;
+  dequantized?: TensorStats;
+  /** The float weight it was made from, when the opened model has it. */
+  original?: TensorStats;
+  originalName?: string;
+}
+
+/** Inspector details of a node, with quantization parameters for quantization nodes. */
+export type NodeDetailsWithQuant = NodeDetails & { quant?: QuantDetails };
+
+/** Inputs of QLinear* operators that are (scale, zero point) pairs, with the role they quantize. */
+const qlinearPairs: Record<string, [number, number, string][]> = {
+  QLinearConv: [
+    [1, 2, 'x'],
+    [4, 5, 'w'],
+    [6, 7, 'y'],
+  ],
+  QLinearMatMul: [
+    [1, 2, 'a'],
+    [4, 5, 'b'],
+    [6, 7, 'y'],
+  ],
+  QGemm: [
+    [1, 2, 'a'],
+    [4, 5, 'b'],
+    [7, 8, 'y'],
+  ],
+};
+
+function isQuantNode(n: Node): boolean {
+  return (
+    n.opType === 'QuantizeLinear' ||
+    n.opType === 'DequantizeLinear' ||
+    n.opType.startsWith('QLinear') ||
+    n.opType === 'QGemm'
+  );
+}
+
+function range(values: Float64Array): { min: number; max: number } {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of values) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return { min, max };
+}
+
+/** Per-element index into a scale tensor: per-tensor, per-axis, or block-wise along `axis`. */
+function scaleIndexer(dims: number[], scaleDims: number[], axis: number, blockSize: number) {
+  const scaleCount = scaleDims.reduce((a, b) => a * b, 1);
+  if (scaleCount === 1) return () => 0;
+  const ax = axis < 0 ? axis + dims.length : axis;
+  const inner = dims.slice(ax + 1).reduce((a, b) => a * b, 1);
+  const d = dims[ax];
+  if (blockSize <= 0) return (i: number) => Math.floor(i / inner) % d;
+  const ds = scaleDims[ax];
+  return (i: number) => {
+    const c = Math.floor(i / inner) % d;
+    const outer = Math.floor(i / (inner * d));
+    return (outer * ds + Math.floor(c / blockSize)) * inner + (i % inner);
+  };
+}
+
+/** Scale / zero point and (for a stored weight) the dequantized values of a quantization node. */
+export function quantDetails(model: Model, node: Node, opened?: Model): QuantDetails | undefined {
+  if (!isQuantNode(node)) return undefined;
+  const g = model.graph;
+  const init = (name: string | undefined) => (name ? g.initializers.get(name) : undefined);
+  const axis = node.attrInt('axis', 1);
+  const blockSize = node.attrInt('block_size', 0);
+  const pairs: [number, number, string][] =
+    node.opType === 'QuantizeLinear' || node.opType === 'DequantizeLinear'
+      ? [[1, 2, node.opType === 'QuantizeLinear' ? 'y' : 'x']]
+      : (qlinearPairs[node.opType] ??
+          // QLinearAdd / QLinearMul / … (com.microsoft): A, A_scale, A_zp, B, B_scale, B_zp, C_scale, C_zp.
+          [
+            [1, 2, 'a'],
+            [4, 5, 'b'],
+            [6, 7, 'y'],
+          ]);
+  const params: QuantParamSummary[] = [];
+  for (const [si, zi, role] of pairs) {
+    const scale = init(node.inputs[si]);
+    if (!scale) continue;
+    const sv = tensorToFloat64(scale, model.external);
+    const sdims = tensorDims(scale);
+    const zp = init(node.inputs[zi]);
+    const zv = zp ? tensorToFloat64(zp, model.external) : undefined;
+    const granularity =
+      sv.length === 1
+        ? 'per-tensor'
+        : blockSize > 0
+          ? `block-wise (axis ${axis}, block ${blockSize}, ${sv.length} scales)`
+          : `per-channel (axis ${sdims.length === 1 ? axis : '?'}, ${sv.length} channels)`;
+    params.push({
+      role,
+      granularity,
+      scale: { count: sv.length, ...range(sv), first: [...sv.slice(0, 4)] },
+      zeroPoint: zp && zv ? { dtype: dtypeName(zp.dataType), count: zv.length, ...range(zv) } : null,
+    });
+  }
+  const out: QuantDetails = { params };
+  const weight = node.opType === 'DequantizeLinear' ? init(node.inputs[0]) : undefined;
+  const scale = init(node.inputs[1]);
+  if (weight && scale) {
+    const q = tensorToFloat64(weight, model.external);
+    const s = tensorToFloat64(scale, model.external);
+    const zpT = init(node.inputs[2]);
+    const z = zpT ? tensorToFloat64(zpT, model.external) : undefined;
+    const index = scaleIndexer(tensorDims(weight), tensorDims(scale), axis, blockSize);
+    const deq = new Float64Array(q.length);
+    for (let i = 0; i < q.length; i++) {
+      const k = index(i);
+      deq[i] = (q[i] - (z ? z[k] : 0)) * s[k];
+    }
+    out.quantized = tensorStats(q);
+    out.dequantized = tensorStats(deq);
+    const originalName = weight.name.replace(/_(u?int(4|8|16)|float8\w*)$/, '');
+    const original = originalName !== weight.name ? opened?.graph.initializers.get(originalName) : undefined;
+    if (original && tensorToFloat64(original, opened?.external).length === q.length) {
+      out.original = tensorStats(tensorToFloat64(original, opened?.external));
+      out.originalName = originalName;
+    }
+  }
+  return out;
+}
 
 /** A file handed to the service: its name and its bytes. */
 export interface OpenFile {
@@ -277,11 +429,15 @@ export class ModelService {
   }
 
   /** Inspector details for a node of the main graph (`n<index>`), weight statistics included. */
-  nodeDetails(id: string): NodeDetails | null {
+  nodeDetails(id: string): NodeDetailsWithQuant | null {
     const model = this.viewed?.model ?? this.current?.model;
     if (!model) return null;
     try {
-      return describeNode(model, id) ?? null;
+      const details = describeNode(model, id);
+      if (!details) return null;
+      const node = model.graph.nodes[Number(id.replace(/^n/, ''))];
+      const quant = node ? quantDetails(model, node, this.current?.model) : undefined;
+      return quant ? { ...details, quant } : details;
     } catch {
       return null;
     }

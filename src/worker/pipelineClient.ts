@@ -4,6 +4,15 @@ import type {
   PipelineRunRequest,
   PipelineRunResult,
   PipelineService,
+  PruneEstimateAnswer,
+  PruneEstimateRequest,
+  PruneSweepAnswer,
+  PruneSweepRequest,
+  SensitivityAnswer,
+  SensitivityBudgetAnswer,
+  SensitivityBudgetRequest,
+  SensitivityEvent,
+  SensitivityRequest,
 } from './pipelineService';
 
 let service: Remote<PipelineService> | undefined;
@@ -50,5 +59,58 @@ export function startPipelineRun(
       if (cancelFlag) Atomics.store(cancelFlag, 0, 1);
       void remote.cancel(runId);
     },
+  };
+}
+
+/** A sensitivity analysis in progress. */
+export interface RunningSensitivity {
+  done: Promise<SensitivityAnswer>;
+  cancel(): void;
+}
+
+/** Start a sensitivity analysis in the pipeline worker; progress arrives through `onEvent`. */
+export function startSensitivity(
+  request: Omit<SensitivityRequest, 'runId'>,
+  onEvent: (event: SensitivityEvent) => void,
+): RunningSensitivity {
+  const runId = `sens-${Date.now().toString(36)}-${++runSeq}`;
+  const remote = pipelineService();
+  return {
+    done: remote.sensitivity({ ...request, runId }, proxy(onEvent)),
+    cancel: () => void remote.cancel(runId),
+  };
+}
+
+/**
+ * Live prune estimates for one slider: every call gets a new request id, the worker cancels the
+ * estimate in progress, and the answer to anything but the latest request resolves to null.
+ */
+export function pruneEstimator(): (
+  params: PruneEstimateRequest['params'],
+  backend: string,
+) => Promise<PruneEstimateAnswer | null> {
+  let latest = 0;
+  return async (params, backend) => {
+    const requestId = ++latest;
+    const answer = await pipelineService().estimatePrune({ requestId, params, backend });
+    return answer.requestId === latest ? answer : null;
+  };
+}
+
+/** Accuracy (or agreement) against sparsity for magnitude pruning of the opened model. */
+export function sweepPrune(request: PruneSweepRequest): Promise<PruneSweepAnswer> {
+  return pipelineService().sweepPrune(request);
+}
+
+/** Measure the exclude list that keeps a quantization step within a loss budget, in the pipeline worker. */
+export function startSensitivityBudget(
+  request: Omit<SensitivityBudgetRequest, 'runId'>,
+  onEvent: (event: SensitivityEvent) => void,
+): { done: Promise<SensitivityBudgetAnswer>; cancel(): void } {
+  const runId = `budget-${Date.now().toString(36)}-${++runSeq}`;
+  const remote = pipelineService();
+  return {
+    done: remote.sensitivityBudget({ ...request, runId }, proxy(onEvent)),
+    cancel: () => void remote.cancel(runId),
   };
 }

@@ -4,11 +4,18 @@ import { Model } from '../onnx/ir';
 import { summarizeGraph, summarizeModel, type GraphSummary, type ModelSummary } from '../onnx/summary';
 import { profileOperators, type OpTime } from '../metrics/measure';
 import { exportStageModel } from '../pipeline/provenance';
+import { bundleWithExternalData } from '../pipeline/exportBundle';
 import { canonicalJson, type Recipe } from '../pipeline/recipe';
 import { PipelineCache, runPipeline, sha256Hex, type StageResult } from '../pipeline/runner';
 import { whittleVersion } from '../report/version';
 import { makeRunReportPdf } from '../report/pdf';
 import { generateInputs } from '../runtime/inputs';
+import {
+  analyzeSensitivity,
+  verifyExcludeWithinBudget,
+  type SensitivityResult,
+  type SensitivityStage,
+} from '../passes/sensitivity';
 import type { Runtime, RuntimeSession, SessionOptions } from '../runtime/types';
 import {
   DatasetFileSet,
@@ -21,7 +28,21 @@ import {
   type SamplePreview,
 } from './datasetFiles';
 
+import {
+  PruneLive,
+  type PruneEstimateAnswer,
+  type PruneEstimateRequest,
+  type PruneSweepAnswer,
+  type PruneSweepRequest,
+} from './pruneLive';
+
 export type { DatasetFile, SamplePreview } from './datasetFiles';
+export type {
+  PruneEstimateAnswer,
+  PruneEstimateRequest,
+  PruneSweepAnswer,
+  PruneSweepRequest,
+} from './pruneLive';
 
 /** A model file handed to the service (the `.onnx` and any external-data files). */
 export interface ModelFile {
@@ -109,6 +130,46 @@ export type StageModelResult =
 
 export type StageExportResult =
   { ok: true; fileName: string; bytes: Uint8Array; modified: boolean } | { ok: false; error: string };
+
+/** A sensitivity analysis request for the quantization step at `stepIndex` of `recipe`. */
+export interface SensitivityRequest {
+  runId: string;
+  recipe: Recipe;
+  stepIndex: number;
+  backend: string;
+  /** Evaluation samples at most (default 200). */
+  samples?: number;
+  dims?: Record<string, number>;
+}
+
+export type SensitivityEvent = {
+  type: 'progress';
+  runId: string;
+  done: number;
+  total: number;
+  note?: string;
+};
+
+export type SensitivityAnswer =
+  | {
+      ok: true;
+      runId: string;
+      result: SensitivityResult;
+      /** Which model was analysed: the original, or the output of the previous stage of the last run. */
+      analysedModel: string;
+      ms: number;
+    }
+  | { ok: false; runId: string; error: string };
+
+/** "Keep as many layers quantized as possible within `points`", measured on the model (not estimated). */
+export interface SensitivityBudgetRequest extends SensitivityRequest {
+  result: SensitivityResult;
+  points: number;
+}
+
+export type SensitivityBudgetAnswer =
+  | { ok: true; runId: string; exclude: string[]; loss: number; ms: number }
+  | { ok: false; runId: string; error: string };
 
 export type ProfileResult = { ok: true; index: number; opTimes: OpTime[] } | { ok: false; error: string };
 
@@ -224,6 +285,8 @@ export class PipelineService {
   private readonly runs = new Map<string, AbortController>();
   private lastRun: LastRun | undefined;
   private readonly profiles = new Map<string, OpTime[]>();
+  private readonly pruneLive = new PruneLive();
+  private decoded: { sha256: string; model: Model } | undefined;
 
   constructor(private readonly options: PipelineServiceOptions) {}
 
@@ -516,8 +579,9 @@ export class PipelineService {
         // The file must load in onnxruntime-web before the user gets it.
         runtime: await this.options.runtime(last.backend),
       });
-      const bytes = out.bytes === r.modelBytes ? out.bytes.slice() : out.bytes;
-      return transfer({ ok: true, fileName: out.fileName, bytes, modified: out.modified }, [
+      const bundle = bundleWithExternalData(out.fileName, out.bytes, last.external);
+      const bytes = bundle.bytes === r.modelBytes ? bundle.bytes.slice() : bundle.bytes;
+      return transfer({ ok: true, fileName: bundle.fileName, bytes, modified: out.modified }, [
         bytes.buffer as ArrayBuffer,
       ]);
     } catch (e) {
@@ -600,5 +664,154 @@ export class PipelineService {
     } catch (e) {
       return { ok: false, error: `Profiling stage ${index} failed: ${errorMessage(e)}` };
     }
+  }
+
+  /**
+   * Per-layer sensitivity of a quantization step: the model entering it (the previous stage's output
+   * when the last run made it with the same earlier steps, otherwise the original) is quantized one
+   * layer at a time and evaluated on the dataset (or generated inputs). Cancel with {@link cancel}.
+   */
+  async sensitivity(
+    request: SensitivityRequest,
+    onEvent?: (event: SensitivityEvent) => void,
+  ): Promise<SensitivityAnswer> {
+    const { runId, recipe, stepIndex } = request;
+    const model = this.model;
+    if (!model) return { ok: false, runId, error: 'Open a model first.' };
+    const step = recipe.stages[stepIndex];
+    const stages: readonly string[] = ['quantize-static', 'quantize-dynamic', 'quantize-int4'];
+    if (!step || !stages.includes(step.stage))
+      return { ok: false, runId, error: 'Sensitivity analysis needs a quantization step.' };
+    if (this.runs.size > 0) return { ok: false, runId, error: 'Wait for the pipeline run to finish.' };
+    const controller = new AbortController();
+    this.runs.set(runId, controller);
+    const started = performance.now();
+    try {
+      const input = this.stepInput(recipe, stepIndex);
+      const entering = input
+        ? Model.decode(input.modelBytes!, this.lastRun!.external)
+        : Model.decode(model.bytes, model.external);
+      const runtime = yieldingRuntime(await this.options.runtime(request.backend));
+      let lastEvent = 0;
+      const result = await analyzeSensitivity(
+        entering,
+        {
+          stage: step.stage as SensitivityStage,
+          params: step.params,
+          samples: request.samples ?? 200,
+          dims: request.dims,
+        },
+        {
+          runtime,
+          data: this.data?.dataset,
+          signal: controller.signal,
+          progress: (done, total, note) => {
+            const now = performance.now();
+            if (done < total && now - lastEvent < progressIntervalMs) return;
+            lastEvent = now;
+            onEvent?.({ type: 'progress', runId, done, total, ...(note ? { note } : {}) });
+          },
+        },
+      );
+      return {
+        ok: true,
+        runId,
+        result,
+        analysedModel: input ? `the output of stage ${input.index} (${input.title})` : 'the original model',
+        ms: performance.now() - started,
+      };
+    } catch (e) {
+      if (controller.signal.aborted) return { ok: false, runId, error: 'Sensitivity analysis cancelled.' };
+      return { ok: false, runId, error: `Sensitivity analysis failed: ${errorMessage(e)}` };
+    } finally {
+      this.runs.delete(runId);
+    }
+  }
+
+  /**
+   * The exclude list that keeps the step within `points` of the float model: starts from the summed
+   * per-layer estimate, then measures and excludes the next most sensitive layer until it holds.
+   */
+  async sensitivityBudget(
+    request: SensitivityBudgetRequest,
+    onEvent?: (event: SensitivityEvent) => void,
+  ): Promise<SensitivityBudgetAnswer> {
+    const { runId, recipe, stepIndex } = request;
+    const model = this.model;
+    const step = recipe.stages[stepIndex];
+    if (!model || !step) return { ok: false, runId, error: 'Analyze the step first.' };
+    if (this.runs.size > 0) return { ok: false, runId, error: 'Wait for the pipeline run to finish.' };
+    const controller = new AbortController();
+    this.runs.set(runId, controller);
+    const started = performance.now();
+    try {
+      const input = this.stepInput(recipe, stepIndex);
+      const entering = input
+        ? Model.decode(input.modelBytes!, this.lastRun!.external)
+        : Model.decode(model.bytes, model.external);
+      const runtime = yieldingRuntime(await this.options.runtime(request.backend));
+      const options = {
+        stage: step.stage as SensitivityStage,
+        params: step.params,
+        samples: request.samples ?? 200,
+        dims: request.dims,
+      };
+      const r = await verifyExcludeWithinBudget(entering, request.result, request.points, options, {
+        runtime,
+        data: this.data?.dataset,
+        signal: controller.signal,
+        progress: (done, total, note) =>
+          onEvent?.({ type: 'progress', runId, done, total, ...(note ? { note } : {}) }),
+      });
+      return { ok: true, runId, exclude: r.exclude, loss: r.loss, ms: performance.now() - started };
+    } catch (e) {
+      if (controller.signal.aborted) return { ok: false, runId, error: 'Cancelled.' };
+      return { ok: false, runId, error: `The budget check failed: ${errorMessage(e)}` };
+    } finally {
+      this.runs.delete(runId);
+    }
+  }
+
+  /** The last run's model entering step `stepIndex`, when that run had the same earlier steps. */
+  private stepInput(recipe: Recipe, stepIndex: number): StageResult | undefined {
+    const last = this.lastRun;
+    if (!last || stepIndex === 0) return undefined;
+    const key = (steps: Recipe['stages']) =>
+      canonicalJson(steps.slice(0, stepIndex).map((s) => ({ ...s, enabled: s.enabled !== false })));
+    if (last.recipe.stages.length < stepIndex || key(last.recipe.stages) !== key(recipe.stages))
+      return undefined;
+    return [...last.results]
+      .reverse()
+      .find((r) => r.index >= 1 && r.index <= stepIndex && r.status === 'done' && r.modelBytes);
+  }
+
+  /** The opened model decoded once for the live pruning estimate, with a key naming model and dataset. */
+  private liveModel(): { key: string; model: Model } | undefined {
+    const current = this.model;
+    if (!current) return undefined;
+    const key = `${current.sha256}:${this.datasetKey()}`;
+    if (this.decoded?.sha256 !== current.sha256)
+      this.decoded = { sha256: current.sha256, model: Model.decode(current.bytes, current.external) };
+    return { key, model: this.decoded.model };
+  }
+
+  /**
+   * Live estimate for the prune-magnitude slider on the opened model: estimated gzip size and the
+   * fidelity on a few samples. A newer request cancels the one in progress (its answer says so).
+   */
+  async estimatePrune(request: PruneEstimateRequest): Promise<PruneEstimateAnswer> {
+    const live = this.liveModel();
+    if (!live)
+      return { ok: false, requestId: request.requestId, cancelled: false, error: 'Open a model first.' };
+    const runtime = yieldingRuntime(await this.options.runtime(request.backend));
+    return this.pruneLive.estimate(live.key, live.model, runtime, this.data?.dataset, request);
+  }
+
+  /** Accuracy (or agreement) of magnitude pruning at each of `request.sparsities` on the opened model. */
+  async sweepPrune(request: PruneSweepRequest): Promise<PruneSweepAnswer> {
+    const live = this.liveModel();
+    if (!live) return { ok: false, error: 'Open a model first.' };
+    const runtime = yieldingRuntime(await this.options.runtime(request.backend));
+    return this.pruneLive.sweep(live.model, runtime, this.data?.dataset, request);
   }
 }

@@ -17,8 +17,9 @@ import {
   type ReactFlowState,
 } from '@xyflow/react';
 import type { GraphLayout } from '../../layout/types';
+import type { GraphOverlay } from '../../graph/overlayView';
 import type { GraphSummary } from '../../onnx/summary';
-import { Legend } from './Legend';
+import { Legend, OverlayLegend } from './Legend';
 import { IoNode } from './IoNode';
 import { OpNode } from './OpNode';
 import { RouteEdge } from './RouteEdge';
@@ -55,6 +56,8 @@ interface CanvasProps {
   highlightNodeId?: string | null;
   /** Changes whenever the view should move to the focus again, even to the same node. */
   focusSeq?: number;
+  /** Badges, outlines or heat colours painted on the nodes, keyed by node id. */
+  overlay?: GraphOverlay | null;
 }
 
 function formatDuration(ms: number): string {
@@ -71,6 +74,7 @@ export function FlowCanvas({
   focusNodeId = null,
   highlightNodeId = null,
   focusSeq = 0,
+  overlay = null,
 }: CanvasProps) {
   const base = useMemo(() => toFlow(summary, layout), [summary, layout]);
   // Nodes the user dragged, for the layout they were dragged in (a grown layout starts afresh).
@@ -85,11 +89,15 @@ export function FlowCanvas({
       placed.map((n) => {
         const selected = n.id === selectedNodeId;
         const className = n.id === highlightNodeId ? 'wh-node--match' : undefined;
-        return (n.selected ?? false) === selected && n.className === className
-          ? n
-          : { ...n, selected, className };
+        // The overlay goes on last: dragged or measured nodes are copies made before it came.
+        const entry = n.type === 'op' ? (overlay?.entries[n.id] ?? undefined) : undefined;
+        const withOverlay =
+          n.type === 'op' && n.data.overlay !== entry ? { ...n, data: { ...n.data, overlay: entry } } : n;
+        return (withOverlay.selected ?? false) === selected && withOverlay.className === className
+          ? withOverlay
+          : { ...withOverlay, selected, className };
       }),
-    [placed, selectedNodeId, highlightNodeId],
+    [placed, selectedNodeId, highlightNodeId, overlay],
   );
   const edges = useMemo<RouteFlowEdge[]>(
     () =>
@@ -231,6 +239,7 @@ export function FlowCanvas({
       <Controls showInteractive={false} fitViewOptions={fitAll} />
       <Panel position="top-left">
         <Legend summary={summary} />
+        {overlay && <OverlayLegend overlay={overlay} />}
       </Panel>
       <Panel position="top-right" className="wh-graph__facts" data-testid="graph-facts">
         {summary.nodes.length.toLocaleString('en-US')} nodes ·{' '}

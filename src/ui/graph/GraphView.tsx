@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useMemo, useState, type KeyboardEvent } from 'react';
 import { ReactFlowProvider } from '@xyflow/react';
+import type { GraphOverlay } from '../../graph/overlayView';
 import type { GraphSummary } from '../../onnx/summary';
 import {
   collapsedView,
@@ -21,6 +22,8 @@ export interface GraphViewProps {
   selectedNodeId?: string | null;
   /** Called with an operator node's id when it is clicked, and with null when the empty canvas is clicked. */
   onSelectNode?: (id: string | null) => void;
+  /** A stage's changes or a heatmap painted on the nodes (ids as in `summary`). */
+  overlay?: GraphOverlay | null;
 }
 
 const groupings = new WeakMap<GraphSummary, Grouping>();
@@ -65,7 +68,7 @@ interface Focus {
  * (and repeated blocks); big groups start collapsed and open on click. A search box finds nodes
  * and tensors by name or op type and steps through the matches.
  */
-export function GraphView({ summary, selectedNodeId = null, onSelectNode }: GraphViewProps) {
+export function GraphView({ summary, selectedNodeId = null, onSelectNode, overlay = null }: GraphViewProps) {
   const grouping = groupingOf(summary);
   const [expansion, setExpansion] = useState<Expansion | null>(null);
   const expanded = expansion?.grouping === grouping ? expansion.expanded : initialOf(grouping);
@@ -232,6 +235,7 @@ export function GraphView({ summary, selectedNodeId = null, onSelectNode }: Grap
             focusNodeId={focusItem}
             focusSeq={focus?.seq ?? 0}
             highlightNodeId={focus?.highlight ? focusItem : null}
+            overlay={overlay}
           />
         </ReactFlowProvider>
       ) : state.status === 'pending' ? (

@@ -3,6 +3,7 @@ import { Handle, Position, type NodeProps } from '@xyflow/react';
 import { badgeString } from '../../layout/nodeSize';
 import type { LayoutPort } from '../../layout/types';
 import { categoryColor, categoryTitle } from './palette';
+import { heatColor, overlayKindColor } from './overlayStyle';
 import type { OpFlowNode } from './flowTypes';
 
 /** Invisible handles where the layout put the ports, so edges meet the node exactly there. */
@@ -23,15 +24,25 @@ export function PortHandles({ ports }: { ports: LayoutPort[] }) {
 export const OpNode = memo(function OpNode({ id, data, selected }: NodeProps<OpFlowNode>) {
   const color = categoryColor[data.category];
   const hasBody = data.name.length > 0 || data.badges.length > 0;
+  const overlay = data.overlay;
   const title = [
     data.name ? `${data.fullOpType} — ${data.name}` : data.fullOpType,
     categoryTitle[data.category],
     ...data.badges.flat().map((b) => (b.constant ? `${badgeString(b)} (Constant node)` : badgeString(b))),
+    ...(overlay
+      ? [`${overlay.kind}${overlay.label ? ` ${overlay.label}` : ''}: ${overlay.title ?? ''}`]
+      : []),
   ].join('\n');
+  const style: Record<string, string> = { '--wh-op-color': color };
+  if (overlay?.kind === 'heat') style['--wh-op-bg'] = heatColor(overlay.heat ?? 0);
+  else if (overlay) style['--wh-overlay-color'] = overlayKindColor[overlay.kind];
   return (
     <div
-      className={`wh-op${selected ? ' wh-op--selected' : ''}${hasBody ? '' : ' wh-op--bare'}`}
-      style={{ '--wh-op-color': color } as CSSProperties}
+      className={`wh-op${selected ? ' wh-op--selected' : ''}${hasBody ? '' : ' wh-op--bare'}${
+        overlay ? ` wh-op--overlay wh-op--${overlay.kind}` : ''
+      }`}
+      style={style as CSSProperties}
+      data-overlay={overlay?.kind}
       data-testid="graph-node"
       data-op={data.opType}
       data-node-id={id}
@@ -41,6 +52,16 @@ export const OpNode = memo(function OpNode({ id, data, selected }: NodeProps<OpF
       <PortHandles ports={data.ports} />
       <div className="wh-op__header">
         <span className="wh-op__type">{data.opType}</span>
+        {overlay && (overlay.label || overlay.kind !== 'heat') && (
+          <span
+            className="wh-op__overlay"
+            data-testid="overlay-badge"
+            data-kind={overlay.kind}
+            title={overlay.title}
+          >
+            {overlay.label ?? overlay.kind}
+          </span>
+        )}
         {data.subgraphs > 0 && (
           <span
             className="wh-op__subgraphs"

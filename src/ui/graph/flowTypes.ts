@@ -1,6 +1,7 @@
 import type { Edge, Node } from '@xyflow/react';
 import type { BadgeText } from '../../layout/format';
 import type { LayoutLabel, LayoutPort, Point } from '../../layout/types';
+import type { GraphOverlayEntry } from '../../graph/overlayView';
 import type { OpCategory } from '../../onnx/summary';
 
 /** What an operator node shows (display data only: no callbacks, no IR). */
@@ -14,6 +15,8 @@ export interface OpNodeData extends Record<string, unknown> {
   badges: BadgeText[][];
   subgraphs: number;
   ports: LayoutPort[];
+  /** What an overlay (a stage's changes, a heatmap) paints on this node. */
+  overlay?: GraphOverlayEntry;
 }
 
 /** What a graph input/output pill shows. */

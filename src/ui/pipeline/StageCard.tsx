@@ -5,6 +5,9 @@ import type { PipelineStep, StepIssues } from '../../store/pipelineSteps';
 import type { StageProgress } from '../../store/pipelineRunSlice';
 import { formatBytes, formatChange, formatPercent } from '../../report/format';
 import { ParamForm } from './ParamForm';
+import { PruneInsights } from './PruneInsights';
+import { LayerSparsityChart } from './LayerSparsityChart';
+import { SensitivityPanel } from './SensitivityPanel';
 import { paramFields } from './paramFields';
 import { stepMime } from './dnd';
 import { DuplicateIcon, RemoveIcon } from './icons';
@@ -35,6 +38,9 @@ export interface StageCardProps {
   onCancel(): void;
   onSelectResult(index: number): void;
 }
+
+/** Quantization stages that offer a per-layer sensitivity analysis. */
+const sensitivityStages = new Set(['quantize-static', 'quantize-dynamic', 'quantize-int4']);
 
 function fraction(p?: StageProgress): number | null {
   if (!p || p.total <= 0) return null;
@@ -230,6 +236,20 @@ function StageCardView(props: StageCardProps) {
             onChange={(name, value) => props.onParam(index, name, value)}
           />
           {!stage && <p className="card-error">{issues.message}</p>}
+          {sensitivityStages.has(step.stage) && (
+            <SensitivityPanel
+              index={index}
+              exclude={
+                Array.isArray(step.params.exclude)
+                  ? step.params.exclude.filter((v): v is string => typeof v === 'string')
+                  : []
+              }
+            />
+          )}
+          {step.stage === 'prune-magnitude' && <PruneInsights params={step.params} />}
+          {(step.stage === 'prune-magnitude' || step.stage === 'prune-channels') &&
+            run.kind === 'result' &&
+            run.result.status === 'done' && <LayerSparsityChart changes={run.result.changes} />}
           {fields.length > 0 && (
             <button type="button" className="btn btn-ghost btn-small" onClick={() => props.onReset(index)}>
               Reset to defaults
