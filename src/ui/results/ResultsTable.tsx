@@ -1,5 +1,6 @@
 import { memo } from 'react';
 import type { StageResultSummary } from '../../worker/pipelineService';
+import { slowerStages } from './slowerStages';
 import {
   formatAbsError,
   formatBytes,
@@ -35,8 +36,22 @@ function Delta({ text, better }: { text: string; better: 'lower' | 'higher' }) {
 export const ResultsTable = memo(function ResultsTable({ results, selected, onSelect }: ResultsTableProps) {
   const rows = [...results].sort((a, b) => a.index - b.index);
   const o = rows.find((r) => r.index === 0)?.metrics;
+  const slower = slowerStages(rows);
   return (
     <div className="table-scroll">
+      {slower.map((w) => (
+        <p
+          key={w.index}
+          className="empty-note"
+          role="status"
+          data-testid="slower-warning"
+          data-index={w.index}
+        >
+          Stage {w.index} ({w.title}) runs {Math.round((w.ratio - 1) * 100)} % slower than its input on{' '}
+          {w.backend}. Its per-operator timing shows where the time goes (QuantizeLinear/DequantizeLinear,
+          operators left in float, layout changes).
+        </p>
+      ))}
       <table className="results-table" data-testid="results-table">
         <thead>
           <tr>
