@@ -2,11 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { create } from '@bufbuild/protobuf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GraphBuilder } from '../onnx/builder';
+import { GraphBuilder, externalTensor } from '../onnx/builder';
 import { DataType } from '../onnx/dtype';
-import { TensorProtoSchema, TensorProto_DataLocation } from '../onnx/proto/onnx_pb';
 import { makeTensor } from '../onnx/tensor';
 import { repoRoot, sharedModelsDir } from '../test/fixtures';
 import { runCli } from './cli';
@@ -67,19 +65,7 @@ function convModel(): Uint8Array {
 function externalModel(): { model: Uint8Array; weights: Uint8Array } {
   const b = new GraphBuilder('external');
   b.input('x', DataType.FLOAT, [1, 4]);
-  b.tensor(
-    create(TensorProtoSchema, {
-      name: 'W',
-      dataType: DataType.FLOAT,
-      dims: [4n, 2n],
-      dataLocation: TensorProto_DataLocation.EXTERNAL,
-      externalData: [
-        { key: 'location', value: 'weights.bin' },
-        { key: 'offset', value: '64' },
-        { key: 'length', value: '32' },
-      ],
-    }),
-  );
+  b.tensor(externalTensor('W', DataType.FLOAT, [4, 2], 'weights.bin', 64, 32));
   b.node('MatMul', ['x', 'W'], {}, { outputs: ['y'] });
   b.output('y', DataType.FLOAT, [1, 2]);
   const weights = new Uint8Array(96);

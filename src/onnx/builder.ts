@@ -9,6 +9,7 @@ import {
   NodeProtoSchema,
   type TensorProto,
   TensorProtoSchema,
+  TensorProto_DataLocation,
   type ValueInfoProto,
   ValueInfoProtoSchema,
   type TypeProto,
@@ -83,6 +84,28 @@ export function makeAttr(name: string, value: AttrValue): AttributeProto {
     case 'graphs':
       return mk({ type: AttrType.GRAPHS, graphs: value.v });
   }
+}
+
+/** A tensor whose data sits in an external-data file at `location`, bytes `offset` to `offset + length`. */
+export function externalTensor(
+  name: string,
+  dataType: number,
+  dims: readonly number[],
+  location: string,
+  offset: number,
+  length: number,
+): TensorProto {
+  return create(TensorProtoSchema, {
+    name,
+    dataType,
+    dims: dims.map(BigInt),
+    dataLocation: TensorProto_DataLocation.EXTERNAL,
+    externalData: [
+      { key: 'location', value: location },
+      { key: 'offset', value: String(offset) },
+      { key: 'length', value: String(length) },
+    ],
+  });
 }
 
 /** A tensor type with a shape; string dims are symbolic, undefined dims unknown. */

@@ -1,14 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { create } from '@bufbuild/protobuf';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { GraphBuilder } from './builder';
+import { GraphBuilder, externalTensor } from './builder';
 import { decodeModelProto, encodeModelProto } from './codec';
 import { DataType } from './dtype';
 import { Model } from './ir';
-import { type TensorProto, TensorProtoSchema, TensorProto_DataLocation } from './proto/onnx_pb';
+import type { TensorProto } from './proto/onnx_pb';
 import { describeNode, summarizeModel } from './summary';
 import { TensorDataError, tensorArray, tensorBytes, tensorToFloat64 } from './tensor';
 import { validateModel } from './validate';
@@ -21,18 +20,8 @@ const location = 'data/weights.bin';
 const w = Float32Array.from({ length: 12 }, (_, i) => (i % 5) - 2.5);
 const bias = Float32Array.from([0.5, -1, 2, 0.25]);
 
-function externalTensor(name: string, dims: number[], offset: number, length: number): TensorProto {
-  return create(TensorProtoSchema, {
-    name,
-    dataType: DataType.FLOAT,
-    dims: dims.map(BigInt),
-    dataLocation: TensorProto_DataLocation.EXTERNAL,
-    externalData: [
-      { key: 'location', value: location },
-      { key: 'offset', value: String(offset) },
-      { key: 'length', value: String(length) },
-    ],
-  });
+function externalFloats(name: string, dims: number[], offset: number, length: number): TensorProto {
+  return externalTensor(name, DataType.FLOAT, dims, location, offset, length);
 }
 
 function weightsFile(): Uint8Array {
@@ -45,8 +34,8 @@ function weightsFile(): Uint8Array {
 function externalModel(): Uint8Array {
   const b = new GraphBuilder('external');
   b.input('x', DataType.FLOAT, ['N', 3]);
-  b.tensor(externalTensor('W', [3, 4], 64, w.byteLength));
-  b.tensor(externalTensor('b', [4], 256, bias.byteLength));
+  b.tensor(externalFloats('W', [3, 4], 64, w.byteLength));
+  b.tensor(externalFloats('b', [4], 256, bias.byteLength));
   b.initializer('scale', DataType.FLOAT, [1], [2]);
   b.node('MatMul', ['x', 'W'], {}, { outputs: ['mm'], name: 'matmul' });
   b.node('Add', ['mm', 'b'], {}, { outputs: ['sum'], name: 'add' });

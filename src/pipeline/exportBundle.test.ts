@@ -1,27 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { unzipSync } from 'fflate';
-import { create } from '@bufbuild/protobuf';
-import { GraphBuilder } from '../onnx/builder';
+import { GraphBuilder, externalTensor } from '../onnx/builder';
 import { DataType } from '../onnx/dtype';
-import { TensorProtoSchema, TensorProto_DataLocation } from '../onnx/proto/onnx_pb';
 import { bundleWithExternalData } from './exportBundle';
 
 function externalModel() {
   const b = new GraphBuilder();
   b.input('x', DataType.FLOAT, [1, 2]);
-  b.tensor(
-    create(TensorProtoSchema, {
-      name: 'w',
-      dataType: DataType.FLOAT,
-      dims: [2n, 2n],
-      dataLocation: TensorProto_DataLocation.EXTERNAL,
-      externalData: [
-        { key: 'location', value: 'weights.bin' },
-        { key: 'offset', value: '0' },
-        { key: 'length', value: '16' },
-      ],
-    }),
-  );
+  b.tensor(externalTensor('w', DataType.FLOAT, [2, 2], 'weights.bin', 0, 16));
   b.node('MatMul', ['x', 'w'], {}, { outputs: ['y'] });
   b.output('y', DataType.FLOAT, [1, 2]);
   return b.bytes();

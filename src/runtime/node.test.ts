@@ -1,10 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { create } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
-import { GraphBuilder } from '../onnx/builder';
+import { GraphBuilder, externalTensor } from '../onnx/builder';
 import { DataType } from '../onnx/dtype';
-import { TensorProtoSchema, TensorProto_DataLocation } from '../onnx/proto/onnx_pb';
 import { summarizeModel } from '../onnx/summary';
 import { Model } from '../onnx/ir';
 import { readBytes, sharedModelsDir } from '../test/fixtures';
@@ -102,19 +100,7 @@ describe('createNodeRuntime', () => {
     b.input('x', DataType.FLOAT, [1, 4]);
     const file = new Uint8Array(64 + 32);
     file.set(new Uint8Array(new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]).buffer), 64);
-    b.tensor(
-      create(TensorProtoSchema, {
-        name: 'W',
-        dataType: DataType.FLOAT,
-        dims: [4n, 2n],
-        dataLocation: TensorProto_DataLocation.EXTERNAL,
-        externalData: [
-          { key: 'location', value: 'weights.bin' },
-          { key: 'offset', value: '64' },
-          { key: 'length', value: '32' },
-        ],
-      }),
-    );
+    b.tensor(externalTensor('W', DataType.FLOAT, [4, 2], 'weights.bin', 64, 32));
     b.node('MatMul', ['x', 'W'], {}, { outputs: ['y'] });
     b.output('y', DataType.FLOAT, [1, 2]);
     const rt = createNodeRuntime({ threads: 1 });

@@ -3,10 +3,8 @@
  * a small CNN, a model whose weights sit in an external-data file, a long chain, and the bad inputs the
  * studio must reject with a clear message.
  */
-import { create } from '@bufbuild/protobuf';
-import { GraphBuilder } from '../../onnx/builder';
+import { GraphBuilder, externalTensor } from '../../onnx/builder';
 import { DataType } from '../../onnx/dtype';
-import { TensorProtoSchema, TensorProto_DataLocation } from '../../onnx/proto/onnx_pb';
 import { seededRandom } from '../../runtime/inputs';
 
 export interface NamedBytes {
@@ -51,17 +49,7 @@ export function externalDataModel(): { model: NamedBytes; data: NamedBytes; weig
   const weights = randomFloats(12 + 3, 7);
   const data = new Uint8Array(weights.buffer.slice(0));
   const external = (name: string, dims: number[], offset: number, length: number) =>
-    create(TensorProtoSchema, {
-      name,
-      dataType: DataType.FLOAT,
-      dims: dims.map(BigInt),
-      dataLocation: TensorProto_DataLocation.EXTERNAL,
-      externalData: [
-        { key: 'location', value: location },
-        { key: 'offset', value: String(offset) },
-        { key: 'length', value: String(length) },
-      ],
-    });
+    externalTensor(name, DataType.FLOAT, dims, location, offset, length);
   const b = new GraphBuilder('external_data');
   const x = b.input('x', DataType.FLOAT, [1, 4]);
   b.tensor(external('W', [4, 3], 0, 48));
