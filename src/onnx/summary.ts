@@ -329,32 +329,35 @@ function factsShape(f: ValueFacts | undefined): DimSummary[] | undefined {
   return f?.shape?.map((d) => d ?? null);
 }
 
+/** One node as the graph view shows it (`index` is its position in `graph.nodes`). */
+function summarizeNode(graph: Graph, n: Node, index: number): NodeSummary {
+  const weights: WeightBadge[] = [];
+  let parameters = 0;
+  n.inputs.forEach((name, slot) => {
+    const t = graph.initializers.get(name);
+    if (!t) return;
+    weights.push({ slot, name, dtype: dtypeName(t.dataType), shape: tensorDims(t) });
+    parameters += elementCount(t.dims);
+  });
+  return {
+    id: `n${index}`,
+    name: n.name,
+    opType: n.opType,
+    domain: n.domain,
+    category: opCategory(n.opType),
+    inputs: [...n.inputs],
+    outputs: [...n.outputs],
+    weights,
+    subgraphs: n.subgraphs.reduce((k, s) => k + s.graphs.length, 0),
+    parameters,
+  };
+}
+
 export function summarizeGraph(graph: Graph): GraphSummary {
   const facts = inferShapes(graph);
   const idOf = new Map<Node, string>();
   graph.nodes.forEach((n, i) => idOf.set(n, `n${i}`));
-  const nodes: NodeSummary[] = graph.nodes.map((n, i) => {
-    const weights: WeightBadge[] = [];
-    let parameters = 0;
-    n.inputs.forEach((name, slot) => {
-      const t = graph.initializers.get(name);
-      if (!t) return;
-      weights.push({ slot, name, dtype: dtypeName(t.dataType), shape: tensorDims(t) });
-      parameters += elementCount(t.dims);
-    });
-    return {
-      id: `n${i}`,
-      name: n.name,
-      opType: n.opType,
-      domain: n.domain,
-      category: opCategory(n.opType),
-      inputs: [...n.inputs],
-      outputs: [...n.outputs],
-      weights,
-      subgraphs: n.subgraphs.reduce((k, s) => k + s.graphs.length, 0),
-      parameters,
-    };
-  });
+  const nodes = graph.nodes.map((n, i) => summarizeNode(graph, n, i));
   const edges: EdgeSummary[] = [];
   const feeds = new Set(graph.feedInputs().map((v) => v.name));
   const edge = (source: string, target: string, tensor: string) => {
@@ -480,7 +483,7 @@ export function describeNode(model: Model, id: string): NodeDetails | undefined 
       shape: factsShape(f) ?? null,
     };
   };
-  const node = summarizeGraph(g).nodes[index];
+  const node = summarizeNode(g, n, index);
   const weights: WeightDetails[] = node.weights.map((w) => {
     const t = g.initializers.get(w.name)!;
     try {
