@@ -13,6 +13,7 @@ const coreFolders = [
   'src/report/**',
   'src/layout/**',
   'src/graph/**',
+  'src/train/**',
 ];
 
 export default tseslint.config(

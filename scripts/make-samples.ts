@@ -27,7 +27,7 @@ import {
   type BatchStats,
 } from './samples/digits-cnn';
 import { loadMnistDigits, permutation, takeSamples, IMAGE_SIZE } from './samples/mnist-data';
-import { installFastCpuKernels } from './samples/tfjs-cpu-kernels';
+import { installFastCpuKernels } from '../src/train/cpuKernels';
 import { digitsCnnToOnnx, INPUT_NAME, OUTPUT_NAME } from './samples/to-onnx';
 
 /** Bump when the output changes on purpose. */

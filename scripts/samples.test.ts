@@ -12,9 +12,9 @@ import { Model } from '../src/onnx/ir';
 import { summarizeModel } from '../src/onnx/summary';
 import { validateModel } from '../src/onnx/validate';
 import { seededRandom } from '../src/runtime/inputs';
-import { batchNormTraining } from './samples/digits-cnn';
+import { batchNormTraining } from '../src/train/batchNorm';
 import { loadMnistDigits, permutation, takeSamples } from './samples/mnist-data';
-import { installFastCpuKernels } from './samples/tfjs-cpu-kernels';
+import { installFastCpuKernels } from '../src/train/cpuKernels';
 
 const samplesDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public/samples');
 const read = (name: string) => new Uint8Array(readFileSync(path.join(samplesDir, name)));
