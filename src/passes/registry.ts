@@ -10,6 +10,7 @@ import { quantizeDynamic } from './quantizeDynamic';
 import { convertFp16 } from './convertFp16';
 import { quantizeInt4 } from './quantizeInt4';
 import { editGraph } from './editGraph';
+import { fineTune } from './fineTune';
 
 /** Every stage the studio, recipes and the CLI know, in palette order. One line per stage. */
 export const stages: readonly AnyStage[] = [
@@ -23,6 +24,7 @@ export const stages: readonly AnyStage[] = [
   convertFp16,
   quantizeInt4,
   clusterWeights,
+  fineTune,
   editGraph,
 ];
 

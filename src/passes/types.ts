@@ -2,6 +2,8 @@ import type { z } from 'zod';
 import type { Model } from '../onnx/ir';
 import type { Runtime } from '../runtime/types';
 import type { Dataset } from '../data/dataset';
+import type { TrainingBackend } from '../train/backend';
+import type { TrainingCheckpoint, TrainingControl, TrainingProgress } from '../train/trainer';
 
 export type StageCategory = 'simplify' | 'quantize' | 'prune' | 'compress' | 'train';
 
@@ -21,6 +23,29 @@ export interface StageContext {
   data?: Dataset;
   progress(done: number, total: number, note?: string): void;
   signal: AbortSignal;
+  /** Live training: curves, pause/stop and checkpoints (the studio and the CLI provide it). */
+  training?: TrainingHost;
+}
+
+/**
+ * What a training stage reports to and takes from its host. One stage may train several times
+ * (e.g. gradual pruning fine-tunes after each step); `phase` names each run.
+ */
+export interface TrainingHost {
+  /** Progress after each batch, with the history of finished epochs. */
+  onProgress?(phase: string, progress: TrainingProgress): void;
+  control?: TrainingControl;
+  /** Checkpoints by phase, kept across page reloads, so a rerun resumes from the last epoch. */
+  checkpoints?: CheckpointStore;
+  backend?: TrainingBackend;
+}
+
+/** Where checkpoints live (IndexedDB in the studio). Keys are unique per stage input, parameters and data. */
+export interface CheckpointStore {
+  load(phase: string): Promise<TrainingCheckpoint | undefined>;
+  save(phase: string, checkpoint: TrainingCheckpoint): Promise<void>;
+  /** Forget the checkpoints once the stage finished. */
+  clear(): Promise<void>;
 }
 
 /** What a stage did to one node, for the graph overlay and the report. */
@@ -52,6 +77,8 @@ export interface StageDefinition<S extends z.ZodObject = z.ZodObject> {
   params: S;
   needs?: { calibration?: boolean; labels?: boolean };
   tolerance?: Tolerance;
+  /** The stage may train (e.g. pruning with fine-tuning) although its category is not 'train'. */
+  trains?: boolean;
   run(model: Model, params: z.output<S>, ctx: StageContext): Promise<StageOutput>;
 }
 

@@ -1,7 +1,7 @@
 import { Model } from '../onnx/ir';
 import { checkModel } from '../onnx/validate';
 import type { ExternalFiles } from '../onnx/tensor';
-import type { AnyStage, NodeChange } from '../passes/types';
+import type { AnyStage, NodeChange, TrainingHost } from '../passes/types';
 import type { Dataset } from '../data/dataset';
 import type { RtTensor, Runtime } from '../runtime/types';
 import { generateInputs } from '../runtime/inputs';
@@ -71,6 +71,11 @@ export interface RunPipelineOptions {
   latencyRuns?: number;
   onProgress?: (index: number, done: number, total: number, note?: string) => void;
   onResult?: (result: StageResult) => void;
+  /**
+   * The training host for a training stage (live curves, pause/stop, checkpoints). `stageKey`
+   * identifies the stage's input, parameters and data, so checkpoints of a rerun match.
+   */
+  training?: (stageKey: string, index: number) => TrainingHost | undefined;
   /** The stages recipes may name (the registry by default; tests add their own). */
   registry?: readonly AnyStage[];
 }
@@ -235,6 +240,7 @@ export async function runPipeline(options: RunPipelineOptions): Promise<StageRes
           data: options.dataset,
           signal: signal ?? new AbortController().signal,
           progress: (d: number, t: number, note?: string) => options.onProgress?.(index, d, t, note),
+          training: stage.category === 'train' || stage.trains ? options.training?.(key, index) : undefined,
         };
         const r = await stage.run(current.model.clone(), params, ctx);
         signal?.throwIfAborted();

@@ -174,19 +174,26 @@ const conv: OpTranslation = (ctx) => {
   const [kh, kw] = spatialOf(kernel, was1d);
   const strides = spatialOf(win.strides, was1d);
   const dilations = spatialOf(win.dilations, was1d);
-  const padded = padNhwc(x, win.pads, was1d);
+  // Explicit padding inside the convolution: a separate Pad costs a copy forward and a slice backward.
+  const p2 = was1d ? [[0, 0] as [number, number], win.pads[0]!] : win.pads;
+  const pad: [[number, number], [number, number], [number, number], [number, number]] = [
+    [0, 0],
+    p2[0]!,
+    p2[1]!,
+    [0, 0],
+  ];
   const outC = w.shape[0]!;
   const inC = x.shape[3];
   const w4 = w.reshape([outC, w.shape[1]!, kh, kw]);
   let y: tf.Tensor4D;
   if (group === 1) {
-    y = tf.conv2d(padded, tf.transpose(w4, [2, 3, 1, 0]) as tf.Tensor4D, strides, 'valid', 'NHWC', dilations);
+    y = tf.conv2d(x, tf.transpose(w4, [2, 3, 1, 0]) as tf.Tensor4D, strides, pad, 'NHWC', dilations);
   } else if (group === inC && w.shape[1] === 1) {
     const mult = outC / inC;
     const filter = tf.transpose(w4.reshape([inC, mult, kh, kw]), [2, 3, 0, 1]) as tf.Tensor4D;
-    y = tf.depthwiseConv2d(padded, filter, strides, 'valid', 'NHWC', dilations);
+    y = tf.depthwiseConv2d(x, filter, strides, pad, 'NHWC', dilations);
   } else {
-    const xs = tf.split(padded, group, 3);
+    const xs = tf.split(x, group, 3);
     const ws = tf.split(w4, group, 0);
     y = tf.concat(
       xs.map((xg, g) =>
