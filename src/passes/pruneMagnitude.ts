@@ -9,6 +9,7 @@ import { findWeights, replaceWeight, weightValues, WEIGHT_OPS, type StoredWeight
 import { compareProbe, describeProbe, probeSet, runProbe, type ProbeResult, type ProbeSet } from './probe';
 import type { RtTensor } from '../runtime/types';
 import type { DimDefaults } from '../runtime/inputs';
+import { describeTraining, hostedTraining, labelledTrainingData } from './trainParams';
 
 export const pruneMagnitudeParams = z.object({
   sparsity: z
@@ -52,6 +53,21 @@ export const pruneMagnitudeParams = z.object({
     .max(64)
     .default(4)
     .describe('Samples to measure fidelity on after each step when steps > 1 (0: do not measure).'),
+  fineTuneEpochs: z
+    .number()
+    .int()
+    .min(0)
+    .max(20)
+    .default(0)
+    .describe(
+      'Fine-tune this many epochs on the labelled training split after each step, pruned weights held at zero (0: no training). Gradual pruning wants 10–20 % per step, e.g. 5 steps to 80 %.',
+    ),
+  fineTuneLearningRate: z
+    .number()
+    .min(1e-6)
+    .max(1)
+    .default(1e-3)
+    .describe('Adam learning rate of the fine-tuning between steps (cosine decay within each step).'),
 });
 export type PruneMagnitudeParams = z.output<typeof pruneMagnitudeParams>;
 
@@ -244,6 +260,7 @@ export const pruneMagnitude = defineStage({
     'Set the smallest weights of Conv, Gemm and MatMul layers to zero: same shapes, but the file compresses better and sparse kernels skip the zeros.',
   category: 'prune',
   params: pruneMagnitudeParams,
+  trains: true,
   async run(model, params, ctx) {
     let probe: { set: ProbeSet; reference: RtTensor[][] } | undefined;
     let failed = false;
@@ -264,10 +281,54 @@ export const pruneMagnitude = defineStage({
         return `not measured (${e instanceof Error ? e.message : String(e)})`;
       }
     };
+    if (params.fineTuneEpochs > 0) return pruneWithFineTuning(model, params, ctx);
     const r = await pruneMagnitudeModel(model, params, params.steps > 1 ? measure : undefined);
     return { model: r.model, notes: r.notes, changes: r.changes };
   },
 });
+
+/**
+ * Gradual pruning with fine-tuning between steps: prune to the step's target (cubic schedule; the
+ * zeros already there count), then train with the zeros held fixed, and so on. Needs labels.
+ */
+async function pruneWithFineTuning(model: Model, params: PruneMagnitudeParams, ctx: StageContext) {
+  const dataset = labelledTrainingData(ctx, 'Pruning with fine-tuning');
+  const [{ fineTuneModel }, { trainingData }, { DEFAULT_TRAIN_CONFIG }] = await Promise.all([
+    import('../train/fineTune'),
+    import('../train/data'),
+    import('../train/trainer'),
+  ]);
+  const data = trainingData(dataset);
+  let current = model;
+  let last: MagnitudePruneResult | undefined;
+  const notes: string[] = [];
+  for (let step = 1; step <= params.steps; step++) {
+    ctx.signal.throwIfAborted();
+    const target =
+      params.steps === 1 ? params.sparsity : scheduleSparsity(params.sparsity, step, params.steps);
+    last = await pruneMagnitudeModel(current, { ...params, sparsity: target, steps: 1 });
+    const phase = `step ${step}/${params.steps} (${pct(target)})`;
+    const hosted = await hostedTraining(ctx, phase);
+    const r = await fineTuneModel(
+      last.model,
+      data,
+      {
+        ...DEFAULT_TRAIN_CONFIG,
+        epochs: params.fineTuneEpochs,
+        learningRate: params.fineTuneLearningRate,
+        batchNorm: 'frozen',
+        seed: step,
+      },
+      { ...hosted, backend: ctx.training?.backend },
+    );
+    notes.push(describeTraining(`${phase} fine-tune`, r.training, hosted.resumedAt));
+    current = r.model;
+  }
+  await ctx.training?.checkpoints?.clear();
+  // Report sparsity of the final model the same way one-shot pruning does.
+  const final = await pruneMagnitudeModel(current, { ...params, steps: 1 });
+  return { model: current, notes: [...final.notes, ...notes], changes: final.changes };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Live estimate for the studio's slider

@@ -227,7 +227,7 @@ export async function runPipeline(options: RunPipelineOptions): Promise<StageRes
         continue;
       }
       // Stages that read the data (calibration, training) depend on it as much as on their input.
-      const dataKey = stage.needs ? datasetKey : '';
+      const dataKey = stage.needs || stage.trains ? datasetKey : '';
       const key = await sha256Hex(
         new TextEncoder().encode(`${current.hash}|${stage.id}|${canonicalJson(params)}|${dataKey}`),
       );

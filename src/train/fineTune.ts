@@ -60,7 +60,8 @@ export async function fineTuneModel(
     const training = await trainGraph(graph, data, config, {
       ...options,
       logits: logitsTensor(graph, model),
-      afterStep: () => tf.tidy(() => masks.forEach((m, v) => v.assign(tf.mul(v, m)))),
+      // + 0 turns the −0 of negative weights times a zero mask into +0 (clean zero bytes in the file).
+      afterStep: () => tf.tidy(() => masks.forEach((m, v) => v.assign(tf.add(tf.mul(v, m), 0)))),
     });
     return {
       model: graph.writeBack(),

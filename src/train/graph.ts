@@ -6,6 +6,8 @@ import { makeTensor, tensorArray, tensorDims } from '../onnx/tensor';
 import { OP_TRANSLATIONS, TranslationError } from './ops';
 import { asTensor, hostValue, isFloatType, tensorValue, type Value } from './values';
 
+let graphCount = 0;
+
 /** The model holds operators the engine cannot translate; the message lists them. */
 export class UnsupportedOperatorsError extends Error {
   constructor(readonly operators: { opType: string; count: number; first: string }[]) {
@@ -93,6 +95,7 @@ export class TrainableGraph {
   private readonly order: Node[];
   private readonly opset: number;
   private pendingStats: BatchStat[] = [];
+  private readonly id = ++graphCount;
 
   private constructor(
     private readonly model: Model,
@@ -125,9 +128,9 @@ export class TrainableGraph {
       const tensor = tf.tensor(floats, dims, 'float32');
       const isFloat32 = t.dataType === DataType.FLOAT;
       if (isFloat32 && statNames.has(name))
-        this.runningStats.set(name, tf.variable(tensor, false, `stat:${name}`));
+        this.runningStats.set(name, tf.variable(tensor, false, `stat:${name}#${this.id}`));
       else if (isFloat32 && weightNames.has(name) && trainable(name))
-        this.variables.set(name, tf.variable(tensor, true, `w:${name}`));
+        this.variables.set(name, tf.variable(tensor, true, `w:${name}#${this.id}`));
       else {
         this.constants.set(name, tensorValue(tf.keep(tensor)));
         continue;
@@ -242,10 +245,12 @@ export class TrainableGraph {
 
   /** Restore weights saved by {@link snapshot}. */
   restore(weights: ReadonlyMap<string, Float32Array>): void {
-    for (const [name, v] of [...this.variables, ...this.runningStats]) {
-      const w = weights.get(name);
-      if (w && w.length === v.size) v.assign(tf.tensor(w, v.shape, 'float32'));
-    }
+    tf.tidy(() => {
+      for (const [name, v] of [...this.variables, ...this.runningStats]) {
+        const w = weights.get(name);
+        if (w && w.length === v.size) v.assign(tf.tensor(w, v.shape, 'float32'));
+      }
+    });
   }
 
   /**

@@ -113,6 +113,8 @@ export interface TrainingCheckpoint {
   weights: Map<string, Float32Array>;
   best?: { epoch: number; score: number; weights: Map<string, Float32Array> };
   history: EpochRecord[];
+  /** The optimizer's state (Adam moments, momentum), in its own order. */
+  optimizer?: { name: string; shape: number[]; data: Float32Array }[];
 }
 
 export interface TrainingOptions {
@@ -324,7 +326,14 @@ export async function trainGraph(
   const totalSteps = batches * config.epochs;
   const history: EpochRecord[] = [...(options.resumeFrom?.history ?? [])];
   const startEpoch = options.resumeFrom?.epoch ?? 0;
-  if (options.resumeFrom) graph.restore(options.resumeFrom.weights);
+  if (options.resumeFrom) {
+    graph.restore(options.resumeFrom.weights);
+    const state = options.resumeFrom.optimizer;
+    if (state?.length)
+      await optimizer.setWeights(
+        state.map((w) => ({ name: w.name, tensor: tf.tensor(w.data, w.shape, 'float32') })),
+      );
+  }
   let best = options.resumeFrom?.best;
   // Epoch permutations depend only on the seed, so a resumed run sees the same order it would have.
   for (let e = 0; e < startEpoch; e++) permutation(data.train.count, random);
@@ -418,7 +427,23 @@ export async function trainGraph(
         best = { epoch: epoch + 1, score, weights: graph.snapshot() };
         sinceBest = 0;
       } else sinceBest++;
-      await options.onEpoch?.({ epoch: epoch + 1, weights: graph.snapshot(), best, history: [...history] });
+      if (options.onEpoch) {
+        const state = await optimizer.getWeights();
+        const optimizerState = state.map((w) => ({
+          name: w.name,
+          shape: [...w.tensor.shape],
+          data: Float32Array.from(w.tensor.dataSync()),
+        }));
+        // getWeights hands out the optimizer's live variables plus a fresh iteration counter.
+        tf.dispose(state.map((w) => w.tensor).filter((t) => !(t instanceof tf.Variable)));
+        await options.onEpoch({
+          epoch: epoch + 1,
+          weights: graph.snapshot(),
+          best,
+          history: [...history],
+          optimizer: optimizerState,
+        });
+      }
       if (stoppedByUser) break;
       if (config.patience > 0 && sinceBest >= config.patience) {
         stoppedEarly = epoch + 1 < config.epochs;
