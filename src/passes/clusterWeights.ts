@@ -4,7 +4,7 @@ import { defineStage, type NodeChange } from './types';
 import type { Graph, Model } from '../onnx/ir';
 import { DataType } from '../onnx/dtype';
 import { makeAttr } from '../onnx/builder';
-import { makeTensor } from '../onnx/tensor';
+import { makeTensor, tensorArray, tensorBytes, tensorDims } from '../onnx/tensor';
 import { findWeights, weightValues, WEIGHT_OPS, type StoredWeight } from './weights';
 import { kmeans1d } from './kmeans';
 import { toTensorProto } from './evaluate';
@@ -161,6 +161,62 @@ function sqnrDb(values: Float32Array, codebook: Float32Array, indices: ArrayLike
 
 const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
 
+/**
+ * Int8 weights of a quantized (QDQ) model: initializers read by a DequantizeLinear whose output is
+ * a Conv / ConvTranspose / Gemm / MatMul weight. Clustering keeps them int8 (snapped to k integer
+ * levels) so onnxruntime still fuses the integer kernels; the gain is in the compressed file.
+ */
+function clusterQuantizedWeights(
+  model: Model,
+  params: ClusterWeightsParams,
+): { name: string; elements: number; levels: number; users: string[] }[] {
+  const graph = model.graph;
+  const out: { name: string; elements: number; levels: number; users: string[] }[] = [];
+  for (const dq of graph.nodes) {
+    if (dq.opType !== 'DequantizeLinear') continue;
+    const name = dq.inputs[0]!;
+    const t = graph.initializers.get(name);
+    if (!t || (t.dataType !== DataType.INT8 && t.dataType !== DataType.UINT8)) continue;
+    const users = graph
+      .consumers(dq.outputs[0]!)
+      .filter(
+        (u) =>
+          (WEIGHT_OPS as readonly string[]).includes(u.opType) &&
+          params.ops.includes(u.opType as (typeof WEIGHT_OPS)[number]),
+      )
+      .filter((u) => u.inputs.indexOf(dq.outputs[0]!) >= (u.opType === 'MatMul' ? 0 : 1))
+      .filter((u) => !params.exclude.includes(u.name));
+    const bytes = tensorBytes(t, model.external);
+    if (!users.length || bytes.length < params.minSize) continue;
+    const signed = t.dataType === DataType.INT8;
+    const values = Float32Array.from(
+      signed ? new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length) : bytes,
+    );
+    const zeroPoint = dq.inputs[2] ? graph.initializers.get(dq.inputs[2]) : undefined;
+    // The integer that dequantizes to 0 must stay a level, so pruned weights stay zero.
+    const zp = zeroPoint ? Number(tensorArray(zeroPoint, model.external)[0] ?? 0) : 0;
+    const hasZeros = params.keepZeros && values.some((v) => v === zp);
+    const km = kmeans1d(
+      values.map((v) => v - zp),
+      params.clusters,
+      { seed: params.seed, fixedZero: hasZeros },
+    );
+    const lo = signed ? -128 : 0;
+    const hi = signed ? 127 : 255;
+    const levels = Array.from(km.centroids, (c) => Math.min(hi, Math.max(lo, Math.round(c + zp))));
+    const snapped = signed ? new Int8Array(values.length) : new Uint8Array(values.length);
+    for (let i = 0; i < values.length; i++) snapped[i] = levels[km.assignments[i]!]!;
+    graph.addInitializer(makeTensor(name, t.dataType, tensorDims(t), snapped));
+    out.push({
+      name,
+      elements: values.length,
+      levels: new Set(levels).size,
+      users: users.map((u) => u.name),
+    });
+  }
+  return out;
+}
+
 export const clusterWeights = defineStage({
   id: 'cluster-weights',
   title: 'Cluster weights (k-means)',
@@ -207,6 +263,12 @@ export const clusterWeights = defineStage({
           detail: `${km.centroids.length} shared values (${format === 'uint8' ? '8' : '4'}-bit indices), weight SQNR ${Number.isFinite(sqnr) ? sqnr.toFixed(1) : '∞'} dB`,
         });
     }
+    const quantized = clusterQuantizedWeights(model, params);
+    for (const q of quantized) {
+      clustered += q.elements;
+      for (const u of q.users)
+        changes.push({ node: u, kind: 'quantized', detail: `int8 weights on ${q.levels} shared levels` });
+    }
     const after = model.encode();
     const gzBefore = gzipSync(before, { level: 6 }).byteLength;
     const gzAfter = gzipSync(after, { level: 6 }).byteLength;
@@ -222,6 +284,11 @@ export const clusterWeights = defineStage({
         ([f, n]) =>
           `${n} tensor${n === 1 ? '' : 's'} with indices stored as ${formatNames[f]}; decoded by Gather(codebook, indices)`,
       ),
+      ...(quantized.length
+        ? [
+            `clustered ${quantized.length} int8 weight tensor${quantized.length === 1 ? '' : 's'} of the quantized model in place (at most ${params.clusters} levels each, zero kept): same integer kernels, fewer distinct bytes for compression`,
+          ]
+        : []),
       ...[...skipped].map(([why, n]) => `left ${n} weight tensor${n === 1 ? '' : 's'} as they were: ${why}`),
     ];
     ctx.progress(weights.length, weights.length);

@@ -11,7 +11,10 @@ import { foldBatchNorm } from './foldBatchNorm';
 import { pruneChannels, pruneChannelsParams } from './pruneChannels';
 import { pruneMagnitude, pruneMagnitudeParams, pruneMagnitudeModel } from './pruneMagnitude';
 import { simplify } from './simplify';
-import { compareOnDataset, runOnWeb, runtime, stageContext } from './testing/quantFixtures';
+import { compareOnDataset, optimizedOps, runOnWeb, runtime, stageContext } from './testing/quantFixtures';
+import { quantizeStatic, quantizeStaticParams } from './quantizeStatic';
+import { DataType } from '../onnx/dtype';
+import { tensorBytes, tensorDims } from '../onnx/tensor';
 
 const samples = path.join(repoRoot, 'public/samples');
 const modelBytes = readBytes(path.join(samples, 'digits-cnn.onnx'));
@@ -128,6 +131,32 @@ describe('pruning and compression stages on the bundled sample model and its dat
     const f = await compareOnDataset(model, r.model, data);
     report('cluster-weights k=16', model, r.model, f.accuracy, f.referenceAccuracy);
     expect(size).toBeLessThanOrEqual(modelBytes.byteLength * 0.3);
+  });
+
+  it('cluster-weights on a static int8 model keeps int8 kernels and shrinks the gzipped file', async () => {
+    const q = await quantizeStatic.run(model, quantizeStaticParams.parse({}), stageContext(data));
+    const r = await clusterWeights.run(
+      q.model,
+      clusterWeightsParams.parse({ clusters: 16 }),
+      stageContext(data),
+    );
+    checkModel(r.model);
+    // Every int8 weight tensor read by a Conv/Gemm through DequantizeLinear has at most 16 levels.
+    let tensors = 0;
+    for (const dq of r.model.graph.nodes.filter((n) => n.opType === 'DequantizeLinear')) {
+      const t = r.model.graph.initializers.get(dq.inputs[0]!);
+      if (!t || t.dataType !== DataType.INT8 || tensorDims(t).reduce((p, d) => p * d, 1) < 1024) continue;
+      tensors++;
+      expect(new Set(tensorBytes(t)).size).toBeLessThanOrEqual(16);
+    }
+    expect(tensors).toBeGreaterThanOrEqual(2);
+    const gz = (m: Model) => gzipSync(m.encode()).byteLength;
+    expect(gz(r.model)).toBeLessThan(gz(q.model) * 0.8);
+    const ops = await optimizedOps(r.model.encode());
+    expect(ops.get('com.microsoft:QLinearConv') ?? 0).toBeGreaterThan(0);
+    const f = await compareOnDataset(model, r.model, data);
+    report('quantize-static → cluster-weights k=16', model, r.model, f.accuracy, f.referenceAccuracy);
+    expect(f.accuracy).toBeGreaterThanOrEqual(f.referenceAccuracy - 0.01);
   });
 
   it('prune-magnitude reaches its target sparsity within 0.5 %', async () => {
