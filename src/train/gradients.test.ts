@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { GraphBuilder, type AttrValue } from '../onnx/builder';
+import { GraphBuilder, attr, type AttrValue } from '../onnx/builder';
 import { DataType } from '../onnx/dtype';
 import type { Model } from '../onnx/ir';
 import { seededRandom } from '../runtime/inputs';
@@ -20,7 +20,9 @@ interface OpCase {
   ints?: (number[] | '')[];
   attrs?: Record<string, AttrValue>;
   training?: boolean;
-  outputShape?: number[];
+  /** Node outputs (the test looks at the last). */
+  outputs?: number;
+  opset?: number;
 }
 
 const cases: OpCase[] = [
@@ -153,6 +155,39 @@ const cases: OpCase[] = [
     attrs: { mode: 'linear', coordinate_transformation_mode: 'align_corners' },
   },
   { name: 'ReduceMean', input: [2, 3, 4], op: 'ReduceMean', ints: [[-1]] },
+  { name: 'ReduceSum', input: [2, 3, 4], op: 'ReduceSum', ints: [[1]], attrs: { keepdims: 0 } },
+  { name: 'ReduceMax', input: [2, 3, 4], op: 'ReduceMax', ints: [[2]] },
+  { name: 'ReduceMin', input: [2, 3, 4], op: 'ReduceMin', ints: [[0, 2]] },
+  { name: 'Concat with a weight', input: [2, 3, 4], op: 'Concat', weights: [[2, 2, 4]], attrs: { axis: 1 } },
+  { name: 'Split', input: [2, 6], op: 'Split', ints: [[2, 4]], attrs: { axis: 1 }, outputs: 2 },
+  { name: 'Slice with steps', input: [3, 8], op: 'Slice', ints: [[1], [7], [1], [2]] },
+  { name: 'Slice backwards', input: [3, 8], op: 'Slice', ints: [[-1], [-9], [1], [-3]] },
+  { name: 'Gather', input: [4, 5], op: 'Gather', ints: [[3, 0, 3]], attrs: { axis: 0 } },
+  { name: 'Squeeze', input: [2, 1, 4], op: 'Squeeze', ints: [[1]] },
+  { name: 'Unsqueeze', input: [2, 4], op: 'Unsqueeze', ints: [[0, 3]] },
+  { name: 'Expand', input: [3, 1], op: 'Expand', ints: [[2, 3, 4]] },
+  { name: 'Tile', input: [2, 3], op: 'Tile', ints: [[2, 2]] },
+  { name: 'Max', input: [2, 5], op: 'Max', weights: [[5]] },
+  { name: 'Min', input: [2, 5], op: 'Min', weights: [[2, 5]] },
+  { name: 'Sum', input: [2, 5], op: 'Sum', weights: [[5]] },
+  { name: 'Mean', input: [2, 5], op: 'Mean', weights: [[5]] },
+  { name: 'LogSoftmax', input: [3, 5], op: 'LogSoftmax', attrs: { axis: -1 } },
+  { name: 'GlobalMaxPool', input: [2, 3, 4, 4], op: 'GlobalMaxPool' },
+  { name: 'Exp', input: [2, 5], op: 'Exp' },
+  { name: 'Abs', input: [2, 5], op: 'Abs' },
+  { name: 'Neg', input: [2, 5], op: 'Neg' },
+  { name: 'Softplus', input: [2, 5], op: 'Softplus' },
+  { name: 'Gelu', input: [2, 5], op: 'Gelu', opset: 20 },
+  { name: 'Gelu tanh', input: [2, 5], op: 'Gelu', attrs: { approximate: 'tanh' }, opset: 20 },
+  {
+    name: 'LRN',
+    input: [1, 5, 3, 3],
+    op: 'LRN',
+    attrs: { size: 3, alpha: 0.01, beta: 0.75, bias: attr.float(1) },
+  },
+  { name: 'Identity', input: [2, 5], op: 'Identity' },
+  { name: 'Dropout (inference)', input: [2, 5], op: 'Dropout' },
+  { name: 'Cast to float', input: [2, 5], op: 'Cast', attrs: { to: 1 } },
 ];
 
 function buildCase(c: OpCase, random: () => number): Model {
@@ -171,9 +206,9 @@ function buildCase(c: OpCase, random: () => number): Model {
     else if (c.op === 'Resize' && i === 1) inputs.push(b.initializer(`c${i}`, DataType.FLOAT, [0], []));
     else inputs.push(b.initializer(`c${i}`, DataType.INT64, [v.length], v));
   });
-  const y = b.op(c.op, inputs, c.attrs ?? {});
-  b.output(y, DataType.FLOAT);
-  return b.model({ opset: 18 });
+  const ys = b.node(c.op, inputs, c.attrs ?? {}, { outputs: c.outputs ?? 1 });
+  b.output(ys[ys.length - 1]!, DataType.FLOAT);
+  return b.model({ opset: c.opset ?? 18 });
 }
 
 function feedValues(c: OpCase, random: () => number): Float32Array {

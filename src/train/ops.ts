@@ -574,7 +574,23 @@ const slice: OpTranslation = (ctx) => {
     for (let i = begin[0]; stride[0] > 0 ? i < stop : i > stop; i += stride[0]) out.push(v.data[i]);
     return [hostValue(out, [out.length], v.elemType)];
   }
-  const r = tf.stridedSlice(asTensor(v), begin, end, stride, 0, endMask);
+  // tf.slice for unit steps and tf.gather for the others: tfjs has no StridedSlice gradient.
+  let r = asTensor(v);
+  const unit = stride.every((st) => st === 1);
+  if (unit)
+    r = tf.slice(
+      r,
+      begin,
+      end.map((e, i) => Math.max(0, e - begin[i]!)),
+    );
+  else
+    stride.forEach((st, axis) => {
+      const stop = endMask & (1 << axis) ? -1 : end[axis]!;
+      const picked: number[] = [];
+      for (let i = begin[axis]!; st > 0 ? i < stop : i > stop; i += st) picked.push(i);
+      if (st === 1 && picked.length === shape[axis]) return;
+      r = tf.gather(r, tf.tensor1d(picked, 'int32'), axis);
+    });
   if (v.kind === 'host') return [hostValue(Array.from(r.dataSync()), r.shape, v.elemType)];
   return [tensorValue(r)];
 };
