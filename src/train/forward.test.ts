@@ -45,7 +45,6 @@ describe('translated forward pass matches onnxruntime', () => {
     ['oww_embedding_model.onnx', { N: 1 }],
     ['light/light_squeezenet.onnx'],
     ['light/light_shufflenet.onnx'],
-    ['light/light_resnet50.onnx'],
   ];
   for (const [file, dims] of real) {
     it.skipIf(!existsSync(path.join(sharedModels, file)))(
