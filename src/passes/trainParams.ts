@@ -13,8 +13,10 @@ export const trainingParamShape = {
     .number()
     .min(1e-6)
     .max(1)
-    .default(5e-4)
-    .describe('Initial learning rate (fine-tuning a trained model wants a small one).'),
+    .default(1e-3)
+    .describe(
+      'Initial learning rate (decays with the schedule; fine-tuning a trained model wants a small one).',
+    ),
   schedule: z
     .enum(['cosine', 'step', 'constant'])
     .default('cosine')
@@ -54,8 +56,10 @@ export const trainingParamShape = {
     ),
   batchNorm: z
     .enum(['train', 'frozen'])
-    .default('train')
-    .describe('BatchNormalization: update with batch statistics, or keep the running statistics fixed.'),
+    .default('frozen')
+    .describe(
+      'BatchNormalization: keep the running statistics fixed (best for fine-tuning on a small dataset), or normalise with batch statistics and update them (training from scratch).',
+    ),
   seed: z.number().int().default(1).describe('Seed of the sample order and augmentation.'),
 };
 

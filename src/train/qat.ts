@@ -238,7 +238,7 @@ function readRanges(weights: ReadonlyMap<string, Float32Array>): Map<string, Ten
  * A copy of the model where each graph input that gets quantized passes through an Identity, so the
  * activation hook (called for tensors nodes produce) sees it. Returns the Identity outputs → inputs.
  */
-function tapQuantizedInputs(model: Model, tensors: ReadonlyMap<string, string>) {
+export function tapQuantizedInputs(model: Model, tensors: ReadonlyMap<string, string>) {
   const copy = model.clone();
   const graph = copy.graph;
   const aliases = new Map<string, string>();

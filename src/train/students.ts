@@ -220,7 +220,7 @@ export function fileStudent(
   name: string,
   bytes: Uint8Array,
   sampleShape: readonly number[],
-  classes: number,
+  classes?: number,
 ): Student {
   let model: Model;
   try {
@@ -250,7 +250,7 @@ export function fileStudent(
     );
   const out = facts.get(model.graph.outputs[0]?.name ?? '')?.shape;
   const outClasses = out?.[out.length - 1];
-  if (typeof outClasses === 'number' && outClasses !== classes)
+  if (classes !== undefined && typeof outClasses === 'number' && outClasses !== classes)
     throw new Error(
       `The student "${name}" has ${outClasses} outputs per sample but the teacher has ${classes} classes.`,
     );
