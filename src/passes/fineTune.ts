@@ -30,6 +30,7 @@ export const fineTune = defineStage({
     const r = await fineTuneModel(model, trainingData(dataset), trainConfig(params), {
       ...hosted,
       backend: ctx.training?.backend,
+      runtime: ctx.runtime,
     });
     await ctx.training?.checkpoints?.clear();
     const notes = [
@@ -37,6 +38,10 @@ export const fineTune = defineStage({
         (r.maskedTensors ? `; ${r.maskedTensors} pruned weight tensors kept their zeros` : ''),
       describeTraining('fine-tune', r.training, hosted.resumedAt),
     ];
+    if (r.tail)
+      notes.unshift(
+        `only the last ${r.tail.nodes} nodes trained (after "${r.tail.boundary}"): the model's earlier operators are not trainable here, so that part stayed frozen`,
+      );
     return { model: r.model, notes, changes: [] };
   },
 });

@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Model } from '../onnx/ir';
 import { useTrainingBackend, type TrainingBackend } from './backend';
-import { TrainableGraph } from './graph';
+import { TrainableGraph, unsupportedOperators } from './graph';
+import { requireTail, tailTrainingData } from './tail';
+import type { Runtime } from '../runtime/types';
 import {
   logitsTensor,
   trainGraph,
@@ -33,6 +35,8 @@ export function pruningMasks(graph: TrainableGraph): Map<tf.Variable, tf.Tensor>
 
 export interface FineTuneOptions extends Omit<TrainingOptions, 'logits' | 'afterStep'> {
   backend?: TrainingBackend;
+  /** onnxruntime, to compute the frozen head's output when only the tail of the model can train. */
+  runtime?: Runtime;
 }
 
 export interface FineTuneResult {
@@ -41,6 +45,8 @@ export interface FineTuneResult {
   /** Weight tensors whose zeros were held fixed. */
   maskedTensors: number;
   parameters: number;
+  /** Set when unsupported operators limited training to the tail after this tensor. */
+  tail?: { boundary: string; nodes: number };
 }
 
 /**
@@ -54,6 +60,20 @@ export async function fineTuneModel(
   options: FineTuneOptions = {},
 ): Promise<FineTuneResult> {
   await useTrainingBackend(options.backend);
+  if (unsupportedOperators(model.graph).length) {
+    const tail = requireTail(model);
+    if (!options.runtime)
+      throw new Error('Training only the tail of this model needs onnxruntime for its head.');
+    const tailData = await tailTrainingData(options.runtime, model, tail, data, options.signal);
+    // The head's output is computed once, so image augmentation cannot apply.
+    const tailConfig = { ...config, augment: { shift: 0, flip: false, noise: 0 } };
+    const r = await fineTuneModel(tail.model, tailData, tailConfig, { ...options, runtime: undefined });
+    return {
+      ...r,
+      model: withWeightsOf(model, r.model),
+      tail: { boundary: tail.boundary, nodes: tail.nodes },
+    };
+  }
   const graph = TrainableGraph.build(model);
   const masks = pruningMasks(graph);
   try {
@@ -73,4 +93,16 @@ export async function fineTuneModel(
     tf.dispose([...masks.values()]);
     graph.dispose();
   }
+}
+
+/** The full model with the initializers of a trained part (same names) copied in. */
+function withWeightsOf(full: Model, part: Model): Model {
+  const out = full.clone();
+  for (const [name, t] of part.graph.initializers) {
+    const producer = out.graph.producer(name);
+    if (producer?.opType === 'Constant') out.graph.removeNode(producer);
+    else if (!out.graph.initializers.has(name)) continue;
+    out.graph.addInitializer(t);
+  }
+  return out;
 }

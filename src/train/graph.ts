@@ -22,12 +22,18 @@ export class UnsupportedOperatorsError extends Error {
   }
 }
 
+/** Whether the engine translates this node (default-domain operators it knows, and Constant). */
+export function translatable(n: Node): boolean {
+  const defaultDomain = !n.domain || n.domain === 'ai.onnx';
+  return defaultDomain && (n.opType === 'Constant' || OP_TRANSLATIONS[n.opType] !== undefined);
+}
+
 /** Operators of the main graph the engine cannot translate (empty when the whole model trains). */
 export function unsupportedOperators(graph: Graph): { opType: string; count: number; first: string }[] {
   const found = new Map<string, { opType: string; count: number; first: string }>();
   for (const n of graph.nodes) {
+    if (translatable(n)) continue;
     const key = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : n.opType;
-    if (key === 'Constant' || OP_TRANSLATIONS[key]) continue;
     const entry = found.get(key) ?? { opType: key, count: 0, first: n.name || n.outputs[0] };
     entry.count++;
     found.set(key, entry);
