@@ -5,6 +5,7 @@ import { useStudio } from './store';
 import { DatasetPanel } from './ui/dataset/DatasetPanel';
 import { DropOverlay } from './ui/DropOverlay';
 import { ErrorBanner } from './ui/ErrorBanner';
+import { shownGraph } from './ui/graph/compare';
 import { GraphView } from './ui/graph/GraphView';
 import { useStageOverlay } from './ui/graph/useStageOverlay';
 import { Header } from './ui/Header';
@@ -22,31 +23,22 @@ function nodeName(graph: { nodes: { id: string; name: string; outputs: string[] 
 }
 
 function GraphArea() {
-  const {
-    graph,
-    stageView,
-    status,
-    selectedNodeId,
-    selectNode,
-    picking,
-    pickNode,
-    selectResult,
-    graphOverlay,
-  } = useStudio(
-    useShallow((s) => ({
-      graph: s.graph,
-      stageView: s.stageView,
-      status: s.status,
-      selectedNodeId: s.selectedNodeId,
-      selectNode: s.selectNode,
-      picking: s.picking,
-      pickNode: s.pickNode,
-      selectResult: s.selectResult,
-      graphOverlay: s.graphOverlay,
-    })),
-  );
+  const { stageView, status, selectedNodeId, selectNode, picking, pickNode, selectResult, graphOverlay } =
+    useStudio(
+      useShallow((s) => ({
+        stageView: s.stageView,
+        status: s.status,
+        selectedNodeId: s.selectedNodeId,
+        selectNode: s.selectNode,
+        picking: s.picking,
+        pickNode: s.pickNode,
+        selectResult: s.selectResult,
+        graphOverlay: s.graphOverlay,
+      })),
+    );
   useStageOverlay();
-  const shown = stageView?.graph ?? graph;
+  // While two stages are compared the view shows one of them; picked node names come from it.
+  const shown = useStudio(shownGraph);
   if (!shown)
     return (
       <div className="canvas-empty">
@@ -99,7 +91,7 @@ function GraphArea() {
 
 /** The studio: header; inspector, model, dataset and run panels; graph with results below; the pipeline. */
 export function App() {
-  const hasSelection = useStudio((s) => s.selectedNodeId !== null);
+  const hasSelection = useStudio((s) => s.selectedNodeId !== null || s.selectedTensor !== null);
   useUndoShortcuts();
 
   useEffect(() => {

@@ -8,7 +8,14 @@ import { quantizeDynamic, quantizeDynamicParams } from '../passes/quantizeDynami
 import { simplify } from '../passes/simplify';
 import { testMlp } from '../passes/testing/models';
 import { testContext } from '../passes/testing/harness';
-import { detailBits, detailSparsity, diffGraphs, overlayByNodeId, stageOverlay } from './overlay';
+import {
+  compareOverlays,
+  detailBits,
+  detailSparsity,
+  diffGraphs,
+  overlayByNodeId,
+  stageOverlay,
+} from './overlay';
 
 function chain() {
   const b = new GraphBuilder();
@@ -106,5 +113,38 @@ describe('stage overlay', () => {
     expect(quantized.length).toBeGreaterThan(0);
     expect(quantized.every((o) => o.bits === 8)).toBe(true);
     expect([...qo.values()].some((o) => o.kind === 'added')).toBe(true);
+  });
+});
+
+describe('compare overlays', () => {
+  it('marks removed and changed nodes on the earlier graph, added and changed ones on the later', () => {
+    const before = chain();
+    const after = before.clone();
+    const g = after.graph;
+    g.bypassNode(g.nodes.find((n) => n.name === 'id')!);
+    g.nodes.find((n) => n.name === 'sm')!.setAttribute(makeAttr('axis', 1));
+    g.addNode({ opType: 'Neg', inputs: ['y'], outputs: ['z'], name: 'neg' });
+    const a = summarizeGraph(before.graph);
+    const b = summarizeGraph(g);
+    const o = compareOverlays(a, b, diffGraphs(before.graph, g), [
+      { node: 'mm', kind: 'quantized', detail: 'int8' },
+      // A record calling a node removed that is still there is not believed: it shows as changed.
+      { node: 'sm', kind: 'removed', detail: 'said so' },
+    ]);
+    const kinds = (summary: typeof a, m: typeof o.before) =>
+      Object.fromEntries([...m].map(([id, x]) => [summary.nodes.find((n) => n.id === id)!.name, x.kind]));
+    expect(kinds(a, o.before)).toEqual({ mm: 'quantized', id: 'removed', sm: 'changed' });
+    expect(kinds(b, o.after)).toEqual({ mm: 'quantized', sm: 'changed', neg: 'added' });
+    expect(o.before.get(a.nodes.find((n) => n.name === 'mm')!.id)?.bits).toBe(8);
+    // Keyed by each graph's own ids: `neg` is the last node of the later graph only.
+    expect(o.after.has(`n${b.nodes.length - 1}`)).toBe(true);
+    expect([...o.before.keys()].every((id) => Number(id.slice(1)) < a.nodes.length)).toBe(true);
+  });
+
+  it('marks nothing between a graph and its copy', () => {
+    const m = chain();
+    const s = summarizeGraph(m.graph);
+    const o = compareOverlays(s, s, diffGraphs(m.graph, m.clone().graph));
+    expect(o.before.size + o.after.size).toBe(0);
   });
 });

@@ -172,3 +172,39 @@ export function overlayByNodeId(
   }
   return byId;
 }
+
+/** The marks of a comparison of two versions of a graph, keyed by each graph's node ids. */
+export interface CompareOverlays {
+  /** On the earlier graph: nodes that are gone, and nodes that changed. */
+  before: Map<string, NodeOverlay>;
+  /** On the later graph: nodes that are new, and nodes that changed. */
+  after: Map<string, NodeOverlay>;
+}
+
+/**
+ * What to mark on each of two graphs shown in turn (before/after): their differences, with the
+ * words of the stages that ran between them when their change records are given (quantized with bit
+ * width, pruned with sparsity, fused). A node is `removed` only when the later graph lacks it and
+ * `added` only when the earlier graph lacks it; a record saying otherwise marks it `changed`.
+ */
+export function compareOverlays(
+  before: GraphSummary,
+  after: GraphSummary,
+  diff: GraphDiff,
+  changes: readonly NodeChange[] = [],
+): CompareOverlays {
+  const merged = stageOverlay(diff, changes);
+  const beforeKeys = new Set(before.nodes.map((n) => overlayKey(n)));
+  const afterKeys = new Set(after.nodes.map((n) => overlayKey(n)));
+  const side = (summary: GraphSummary, gone: OverlayKind, onlyHere: (key: string) => boolean) => {
+    const byId = overlayByNodeId(summary, merged);
+    for (const [id, o] of byId)
+      if (o.kind === gone || ((o.kind === 'removed' || o.kind === 'added') && !onlyHere(o.node)))
+        byId.set(id, { ...o, kind: 'changed' });
+    return byId;
+  };
+  return {
+    before: side(before, 'added', (key) => !afterKeys.has(key)),
+    after: side(after, 'removed', (key) => !beforeKeys.has(key)),
+  };
+}

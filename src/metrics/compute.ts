@@ -64,6 +64,19 @@ export function nodeMacs(n: Node, facts: Map<string, ValueFacts>): number | unde
   }
 }
 
+/**
+ * MACs of every node of a graph, indexed like `graph.nodes` (NaN where a needed shape is unknown):
+ * the per-node figures {@link computeMetrics} adds up, for the graph view's labels and inspector.
+ * Pass the shape facts when they are already inferred.
+ */
+export function macsPerNode(graph: Graph, facts: Map<string, ValueFacts> = inferShapes(graph)): Float64Array {
+  const out = new Float64Array(graph.nodes.length);
+  graph.nodes.forEach((n, i) => {
+    out[i] = nodeMacs(n, facts) ?? NaN;
+  });
+  return out;
+}
+
 export function computeMetrics(graph: Graph): ComputeMetrics {
   const facts = inferShapes(graph);
   const macsByNode = new Map<string, number>();

@@ -1,12 +1,15 @@
 import { lazy, Suspense } from 'react';
 import { useShallow } from 'zustand/react/shallow';
-import type { NodeDetails, ValueSummary, WeightDetails } from '../onnx/summary';
+import type { GraphSummary, NodeDetails, ValueSummary, WeightDetails } from '../onnx/summary';
 import { useStudio } from '../store';
 import type { NodeDetailsWithQuant, QuantDetails } from '../worker/modelService';
 import type { TensorStats } from '../onnx/tensor';
+import { shownGraph } from './graph/compare';
 import { categoryColor, categoryTitle } from './graph/palette';
+import { neighbourIndex, tensorFacts } from './graph/tensorSelection';
 import { formatCount, formatStat } from './format';
 import { Shape } from './Shape';
+import { NodeEditActions } from './edit/NodeEditActions';
 
 // recharts is loaded with the first inspected weight, keeping it out of the first paint.
 const WeightHistogram = lazy(() => import('./WeightHistogram'));
@@ -144,7 +147,7 @@ function QuantParams({ quant, color }: { quant: QuantDetails; color: string }) {
 }
 
 function Details({ details }: { details: NodeDetails }) {
-  const quant = (details as NodeDetailsWithQuant).quant;
+  const { quant, macs } = details as NodeDetailsWithQuant;
   const { node } = details;
   const color = categoryColor[node.category];
   return (
@@ -160,10 +163,24 @@ function Details({ details }: { details: NodeDetails }) {
         <dd className="mono">{node.domain || 'ai.onnx'}</dd>
         <dt>Category</dt>
         <dd>{categoryTitle[node.category]}</dd>
-        {node.parameters > 0 && (
+        <dt>Parameters</dt>
+        <dd data-testid="inspector-params" data-params={node.parameters}>
+          {formatCount(node.parameters)}
+        </dd>
+        {macs !== undefined && (
           <>
-            <dt>Parameters</dt>
-            <dd>{formatCount(node.parameters)}</dd>
+            <dt>MACs</dt>
+            <dd
+              data-testid="inspector-macs"
+              data-macs={macs ?? ''}
+              title="Multiply-accumulates for one sample (symbolic input dimensions at 1)"
+            >
+              {macs === null ? (
+                <span className="muted">unknown (a shape is not known)</span>
+              ) : (
+                formatCount(macs)
+              )}
+            </dd>
           </>
         )}
       </dl>
@@ -204,15 +221,120 @@ function Details({ details }: { details: NodeDetails }) {
   );
 }
 
-/** Details of the selected node: attributes, tensors, and statistics of each weight. */
+/** One end of a tensor: a node to jump to, or a graph input / output. */
+function TensorEnd({ id, graph, role }: { id: string; graph: GraphSummary; role: 'producer' | 'consumer' }) {
+  const selectNode = useStudio((s) => s.selectNode);
+  const testId = role === 'producer' ? 'tensor-producer' : 'tensor-consumer';
+  if (id.startsWith('in:') || id.startsWith('out:')) {
+    const input = id.startsWith('in:');
+    return (
+      <li className="value-row" data-testid={testId} data-node-id={id}>
+        <span className="muted" style={{ gridArea: 'name' }}>
+          graph {input ? 'input' : 'output'}
+        </span>
+        <span className="value-name mono" style={{ gridArea: 'shape' }}>
+          {id.slice(input ? 3 : 4)}
+        </span>
+      </li>
+    );
+  }
+  const node = graph.nodes[Number(id.slice(1))];
+  return (
+    <li className="value-row" data-testid={testId} data-node-id={id}>
+      <button
+        type="button"
+        className="btn btn-ghost btn-small tensor-end"
+        style={{ gridArea: 'name', justifySelf: 'start' }}
+        title={`Select ${node?.name || node?.opType || id}`}
+        onClick={() => void selectNode(id)}
+      >
+        <span className="op-swatch" style={{ background: node ? categoryColor[node.category] : undefined }} />
+        {node?.opType ?? id}
+      </button>
+      <span className="value-name mono" style={{ gridArea: 'shape' }} title={node?.name}>
+        {node?.name}
+      </span>
+    </li>
+  );
+}
+
+/** The selected tensor: type, shape, the node that writes it and the nodes that read it. */
+function TensorInspector({ tensor }: { tensor: string }) {
+  const graph = useStudio(shownGraph);
+  const selectTensor = useStudio((s) => s.selectTensor);
+  if (!graph) return null;
+  const ends = neighbourIndex(graph).tensor(tensor);
+  const facts = tensorFacts(graph, tensor);
+  return (
+    <section
+      className="panel inspector-panel"
+      data-testid="inspector-tensor"
+      data-tensor={tensor}
+      data-producer={ends.producer ?? ''}
+      data-consumers={ends.consumers.join(' ')}
+    >
+      <header className="panel-header">
+        <h2 className="panel-title">Inspector</h2>
+        <button
+          type="button"
+          className="btn btn-ghost btn-small"
+          aria-label="Close inspector"
+          title="Close (Escape)"
+          onClick={() => selectTensor(null)}
+        >
+          Close
+        </button>
+      </header>
+      <div className="panel-body">
+        <div className="inspector-op">Tensor</div>
+        <dl className="facts">
+          <dt>Name</dt>
+          <dd className="mono">{tensor}</dd>
+          <dt>Type</dt>
+          <dd className="mono" data-testid="tensor-dtype">
+            {facts.dtype ?? <span className="muted">unknown</span>}
+          </dd>
+          <dt>Shape</dt>
+          <dd data-testid="tensor-shape">
+            <Shape shape={facts.shape} />
+          </dd>
+        </dl>
+        <section className="panel-section">
+          <h3 className="section-title">Producer</h3>
+          <ul className="value-list">
+            {ends.producer ? (
+              <TensorEnd id={ends.producer} graph={graph} role="producer" />
+            ) : (
+              <li className="muted">none (a weight or a missing value)</li>
+            )}
+          </ul>
+        </section>
+        <section className="panel-section">
+          <h3 className="section-title">
+            Consumers <span className="section-count">{ends.consumers.length}</span>
+          </h3>
+          <ul className="value-list">
+            {ends.consumers.map((c) => (
+              <TensorEnd key={c} id={c} graph={graph} role="consumer" />
+            ))}
+          </ul>
+        </section>
+      </div>
+    </section>
+  );
+}
+
+/** Details of the selected node (attributes, tensors, statistics of each weight) or tensor. */
 export function Inspector() {
-  const { selectedNodeId, details, selectNode } = useStudio(
+  const { selectedNodeId, details, selectNode, selectedTensor } = useStudio(
     useShallow((s) => ({
       selectedNodeId: s.selectedNodeId,
       details: s.nodeDetails,
       selectNode: s.selectNode,
+      selectedTensor: s.selectedTensor,
     })),
   );
+  if (!selectedNodeId && selectedTensor) return <TensorInspector tensor={selectedTensor} />;
   if (!selectedNodeId) {
     return (
       <section className="panel inspector-panel inspector-empty">
@@ -243,6 +365,7 @@ export function Inspector() {
         </button>
       </header>
       {details ? <Details details={details} /> : <p className="empty-note">Loading…</p>}
+      <NodeEditActions nodeId={selectedNodeId} />
     </section>
   );
 }

@@ -20,6 +20,9 @@ import {
 } from '../onnx/tensor';
 import { dtypeName } from '../onnx/dtype';
 import type { Node } from '../onnx/ir';
+import { diffGraphs, type GraphDiff } from '../graph/overlay';
+import { macsPerNode } from '../metrics/compute';
+import { valueInfo } from '../onnx/builder';
 import { bundleWithExternalData } from '../pipeline/exportBundle';
 import { generateInputs } from '../runtime/inputs';
 import { measureLatency } from '../runtime/latency';
@@ -47,8 +50,21 @@ export interface QuantDetails {
   originalName?: string;
 }
 
-/** Inspector details of a node, with quantization parameters for quantization nodes. */
-export type NodeDetailsWithQuant = NodeDetails & { quant?: QuantDetails };
+/**
+ * Inspector details of a node, with quantization parameters for quantization nodes and its
+ * multiply-accumulates (null when a shape it needs is unknown).
+ */
+export type NodeDetailsWithQuant = NodeDetails & { quant?: QuantDetails; macs?: number | null };
+
+/** MACs of every node of the model on screen, by node index (`n<i>`); NaN where unknown. */
+export type NodeCostsResult = { ok: true; macs: Float64Array } | { ok: false; error: string };
+
+/** Which of two compared models the graph shows: the earlier (`from`) or the later (`to`). */
+export type CompareSide = 'from' | 'to';
+
+/** Two models to compare, summarized, with the differences between them (from → to). */
+export type CompareResult =
+  { ok: true; from: GraphSummary; to: GraphSummary; diff: GraphDiff } | { ok: false; error: string };
 
 /** Inputs of QLinear* operators that are (scale, zero point) pairs, with the role they quantize. */
 const qlinearPairs: Record<string, [number, number, string][]> = {
@@ -258,6 +274,32 @@ interface Current {
 
 const PREVIEW_VALUES = 8;
 
+/**
+ * The model with every symbolic or unknown input dimension at 1 (one sample), so that shapes and
+ * MACs are concrete as the pipeline measures them; the model itself when its inputs are fixed.
+ */
+function withUnitDims(model: Model): Model {
+  const g = model.graph;
+  const fixed = g
+    .feedInputs()
+    .every((v) => (g.valueShape(v.name) ?? []).every((d) => typeof d === 'number' && d >= 0));
+  if (fixed) return model;
+  const copy = new Model(model.toProto(), model.external);
+  const cg = copy.graph;
+  cg.inputs = cg.inputs.map((v) => {
+    const shape = cg.valueShape(v.name);
+    const elemType = cg.valueElemType(v.name);
+    if (cg.initializers.has(v.name) || !shape || elemType === undefined) return v;
+    return valueInfo(
+      v.name,
+      elemType,
+      shape.map((d) => (typeof d === 'number' && d >= 0 ? d : 1)),
+    );
+  });
+  cg.invalidate();
+  return copy;
+}
+
 function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -281,6 +323,10 @@ export class ModelService {
   private current: Current | undefined;
   /** A stage model shown in the graph; node details then describe it. */
   private viewed: Viewed | undefined;
+  /** Two models compared in the graph (before/after); node details describe the side shown. */
+  private compared: { from: Model; to: Model; side: CompareSide } | undefined;
+  /** Per-node MACs of each model, computed on first request. */
+  private macs = new WeakMap<Model, Float64Array>();
   private versions = 0;
   private sessions = new Map<WebBackend, { version: number; session: RuntimeSession }>();
   private queue: Promise<unknown> = Promise.resolve();
@@ -381,6 +427,7 @@ export class ModelService {
       const graph = summarizeGraph(model.graph);
       await this.releaseSessions();
       this.viewed = undefined;
+      this.compared = undefined;
       this.current = {
         fileName: main.name,
         bytes: main.bytes,
@@ -430,17 +477,81 @@ export class ModelService {
 
   /** Inspector details for a node of the main graph (`n<index>`), weight statistics included. */
   nodeDetails(id: string): NodeDetailsWithQuant | null {
-    const model = this.viewed?.model ?? this.current?.model;
+    const model = this.shownModel();
     if (!model) return null;
     try {
       const details = describeNode(model, id);
       if (!details) return null;
-      const node = model.graph.nodes[Number(id.replace(/^n/, ''))];
+      const index = Number(id.replace(/^n/, ''));
+      const node = model.graph.nodes[index];
       const quant = node ? quantDetails(model, node, this.current?.model) : undefined;
-      return quant ? { ...details, quant } : details;
+      const macs = this.macsOf(model)[index];
+      return { ...details, ...(quant ? { quant } : {}), macs: Number.isNaN(macs) ? null : macs };
     } catch {
       return null;
     }
+  }
+
+  /** The model the graph shows: a compared side, a stage model, or the opened model. */
+  private shownModel(): Model | undefined {
+    if (this.compared) return this.compared[this.compared.side];
+    return this.viewed?.model ?? this.current?.model;
+  }
+
+  /**
+   * Per-node MACs of a model for one sample (symbolic input dimensions at 1), inferred once per
+   * model: shape inference is the costly part.
+   */
+  private macsOf(model: Model): Float64Array {
+    let macs = this.macs.get(model);
+    if (!macs) {
+      try {
+        macs = macsPerNode(withUnitDims(model).graph);
+      } catch {
+        macs = new Float64Array(model.graph.nodes.length).fill(NaN);
+      }
+      this.macs.set(model, macs);
+    }
+    return macs;
+  }
+
+  /**
+   * MACs of every node of the model on screen, by node index: one compact array (8 bytes a node),
+   * transferred, for the graph view's cost labels.
+   */
+  nodeCosts(): NodeCostsResult {
+    const model = this.shownModel();
+    if (!model) return { ok: false, error: 'Open a model first.' };
+    const macs = this.macsOf(model).slice();
+    return transfer({ ok: true, macs }, [macs.buffer]);
+  }
+
+  /**
+   * Compare two models (pipeline stages, sharing the opened model's external data; `null` is the
+   * opened model): both graphs summarized and their differences. The graph then shows the `from`
+   * side (see {@link compareSide}) until the comparison ends.
+   */
+  compare(from: OpenFile | null, to: OpenFile | null): CompareResult {
+    const current = this.current;
+    if (!current) return { ok: false, error: 'Open a model first.' };
+    try {
+      const load = (f: OpenFile | null) => (f ? Model.decode(f.bytes, current.external) : current.model);
+      const a = load(from);
+      const b = load(to);
+      const diff = diffGraphs(a.graph, b.graph, { before: a.external, after: b.external });
+      this.compared = { from: a, to: b, side: 'from' };
+      return { ok: true, from: summarizeGraph(a.graph), to: summarizeGraph(b.graph), diff };
+    } catch (e) {
+      return { ok: false, error: `Could not compare: ${errorMessage(e)}` };
+    }
+  }
+
+  /** Show one side of the comparison (node details and costs then describe it); null ends it. */
+  compareSide(side: CompareSide | null): boolean {
+    if (side === null) this.compared = undefined;
+    else if (this.compared) this.compared.side = side;
+    else return false;
+    return true;
   }
 
   /**
@@ -451,6 +562,7 @@ export class ModelService {
   view(file: OpenFile | null): ViewResult {
     const current = this.current;
     if (!current) return { ok: false, error: 'Open a model first.' };
+    this.compared = undefined;
     if (!file) {
       this.viewed = undefined;
       return {

@@ -1,9 +1,12 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, type RefObject } from 'react';
 import {
   applyNodeChanges,
   Background,
   BackgroundVariant,
+  ControlButton,
   Controls,
+  getNodesBounds,
+  getViewportForBounds,
   MarkerType,
   MiniMap,
   Panel,
@@ -11,7 +14,7 @@ import {
   useReactFlow,
   useStore,
   useStoreApi,
-  type FitViewOptions,
+  type EdgeMouseHandler,
   type NodeChange,
   type NodeMouseHandler,
   type ReactFlowState,
@@ -26,11 +29,24 @@ import { RouteEdge } from './RouteEdge';
 import { activeEdgeColor, toFlow } from './toFlow';
 import { categoryColor } from './palette';
 import { initialViewport } from './viewport';
+import type { ItemCost } from './cost';
+import { imageFrame, renderViewImage, type ViewImageFormat } from './exportView';
+import type { TensorHighlight } from './tensorSelection';
 import type { GraphFlowNode, RouteFlowEdge } from './flowTypes';
 
 const nodeTypes = { op: OpNode, io: IoNode };
 const edgeTypes = { route: RouteEdge };
 const activeMarker = { type: MarkerType.ArrowClosed, width: 14, height: 14, color: activeEdgeColor };
+/** Colour of the edges of a selected tensor (as the producer's ring in graph.css). */
+const tensorEdgeColor = '#0f766e';
+const tensorMarker = { type: MarkerType.ArrowClosed, width: 14, height: 14, color: tensorEdgeColor };
+/** The canvas colour, also the background of exported images. */
+const canvasColor = '#f8f9fb';
+/** Room on the right of an exported image for the cost labels drawn beside nodes. */
+const costLabelWidth = 190;
+
+/** Draws the whole current view (not only what is on screen) as an image. */
+export type ViewExporter = (format: ViewImageFormat) => Promise<Blob>;
 
 /** Below this zoom, text would be unreadably small: nodes drop names, badges and edge labels. */
 const farZoom = 0.45;
@@ -39,8 +55,14 @@ function miniMapColor(node: GraphFlowNode): string {
   return node.type === 'op' ? categoryColor[node.data.category] : '#9aa3ad';
 }
 
-/** Fit everything (the Controls button); React Flow would otherwise fit only the nodes it has measured. */
-const fitAll: FitViewOptions = { padding: 0.08, maxZoom: 1.1, includeHiddenNodes: true };
+/** The fit-view icon of React Flow's controls. */
+function FitIcon() {
+  return (
+    <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 30" aria-hidden="true">
+      <path d="M3.692 4.63c0-.53.4-.938.939-.938h5.215V0H4.708C2.13 0 0 2.054 0 4.63v5.216h3.692V4.631zM27.354 0h-5.2v3.692h5.17c.53 0 .984.4.984.939v5.215H32V4.631A4.624 4.624 0 0027.354 0zm.954 24.83c0 .532-.4.94-.939.94h-5.215v3.768h5.215c2.577 0 4.631-2.13 4.631-4.707v-5.139h-3.692v5.139zm-23.677.94c-.531 0-.939-.4-.939-.94v-5.138H0v5.139c0 2.577 2.13 4.707 4.708 4.707h5.138V25.77H4.631z" />
+    </svg>
+  );
+}
 
 interface CanvasProps {
   summary: GraphSummary;
@@ -58,6 +80,22 @@ interface CanvasProps {
   focusSeq?: number;
   /** Badges, outlines or heat colours painted on the nodes, keyed by node id. */
   overlay?: GraphOverlay | null;
+  /** The selected tensor's ends and edges, highlighted (everything else dimmed). */
+  tensorHighlight?: TensorHighlight | null;
+  /** Called with the tensor of a clicked edge. */
+  onSelectTensor?: (tensor: string) => void;
+  /** MACs and parameters of the visible items, drawn beside them. */
+  costs?: ReadonlyMap<string, ItemCost> | null;
+  /** Receives the function that exports the view while the canvas is mounted. */
+  exporterRef?: RefObject<ViewExporter | null>;
+}
+
+/** Resolves after the browser has painted `count` more frames. */
+function frames(count: number): Promise<void> {
+  return new Promise((resolve) => {
+    const step = (left: number) => (left <= 0 ? resolve() : requestAnimationFrame(() => step(left - 1)));
+    step(count);
+  });
 }
 
 function formatDuration(ms: number): string {
@@ -75,13 +113,17 @@ export function FlowCanvas({
   highlightNodeId = null,
   focusSeq = 0,
   overlay = null,
+  tensorHighlight = null,
+  onSelectTensor,
+  costs = null,
+  exporterRef,
 }: CanvasProps) {
   const base = useMemo(() => toFlow(summary, layout), [summary, layout]);
   // Nodes the user dragged, for the layout they were dragged in (a grown layout starts afresh).
   const [dragged, setDragged] = useState<{ layout: GraphLayout; nodes: GraphFlowNode[] } | null>(null);
   const placed = dragged?.layout === layout ? dragged.nodes : base.nodes;
   const far = useStore(isFar);
-  const { setCenter, getViewport, setViewport } = useReactFlow();
+  const { setCenter, getViewport, setViewport, getNodes } = useReactFlow<GraphFlowNode, RouteFlowEdge>();
   const store = useStoreApi();
 
   const nodes = useMemo(
@@ -89,27 +131,36 @@ export function FlowCanvas({
       placed.map((n) => {
         const selected = n.id === selectedNodeId;
         const className = n.id === highlightNodeId ? 'wh-node--match' : undefined;
-        // The overlay goes on last: dragged or measured nodes are copies made before it came.
-        const entry = n.type === 'op' ? (overlay?.entries[n.id] ?? undefined) : undefined;
-        const withOverlay =
-          n.type === 'op' && n.data.overlay !== entry ? { ...n, data: { ...n.data, overlay: entry } } : n;
-        return (withOverlay.selected ?? false) === selected && withOverlay.className === className
-          ? withOverlay
-          : { ...withOverlay, selected, className };
+        // Overlay, highlight and cost go on last: dragged or measured nodes are copies made before.
+        const highlight = tensorHighlight ? (tensorHighlight.items.get(n.id) ?? 'dim') : undefined;
+        let painted: GraphFlowNode = n;
+        if (n.type === 'op') {
+          const entry = overlay?.entries[n.id] ?? undefined;
+          const cost = costs?.get(n.id);
+          if (n.data.overlay !== entry || n.data.highlight !== highlight || n.data.cost !== cost)
+            painted = { ...n, data: { ...n.data, overlay: entry, highlight, cost } };
+        } else if (n.data.highlight !== highlight) painted = { ...n, data: { ...n.data, highlight } };
+        return (painted.selected ?? false) === selected && painted.className === className
+          ? painted
+          : { ...painted, selected, className };
       }),
-    [placed, selectedNodeId, highlightNodeId, overlay],
+    [placed, selectedNodeId, highlightNodeId, overlay, tensorHighlight, costs],
   );
-  const edges = useMemo<RouteFlowEdge[]>(
-    () =>
-      selectedNodeId
-        ? base.edges.map((e) =>
-            e.source === selectedNodeId || e.target === selectedNodeId
-              ? { ...e, className: 'wh-edge--active', markerEnd: activeMarker, zIndex: 1 }
-              : e,
-          )
-        : base.edges,
-    [base.edges, selectedNodeId],
-  );
+  const edges = useMemo<RouteFlowEdge[]>(() => {
+    if (tensorHighlight)
+      return base.edges.map((e) =>
+        tensorHighlight.edges.has(e.id)
+          ? { ...e, className: 'wh-edge--tensor', markerEnd: tensorMarker, zIndex: 1 }
+          : { ...e, className: 'wh-edge--dim' },
+      );
+    return selectedNodeId
+      ? base.edges.map((e) =>
+          e.source === selectedNodeId || e.target === selectedNodeId
+            ? { ...e, className: 'wh-edge--active', markerEnd: activeMarker, zIndex: 1 }
+            : e,
+        )
+      : base.edges;
+  }, [base.edges, selectedNodeId, tensorHighlight]);
 
   // A click arrives both as onNodeClick and as a 'select' change (keyboard selection only as the
   // latter); report each choice once.
@@ -143,6 +194,50 @@ export function FlowCanvas({
     [report],
   );
   const onPaneClick = useCallback(() => report(null), [report]);
+  // Fit everything: React Flow's own fit waits for every node to be measured, which culling prevents.
+  const fitAll = useCallback(() => {
+    const { width, height } = store.getState();
+    const bounds = getNodesBounds(getNodes());
+    void setViewport(getViewportForBounds(bounds, width, height, 0.03, 1.1, 0.08), { duration: 200 });
+  }, [store, getNodes, setViewport]);
+
+  const onEdgeClick = useCallback<EdgeMouseHandler<RouteFlowEdge>>(
+    (_, edge) => {
+      if (edge.data?.tensor) onSelectTensor?.(edge.data.tensor);
+    },
+    [onSelectTensor],
+  );
+
+  // Export draws every item of the current view: culling is off (and text shown) while it runs.
+  const wrapper = useRef<HTMLDivElement>(null);
+  const [exporting, setExporting] = useState(false);
+  const exportView = useCallback<ViewExporter>(
+    async (format) => {
+      setExporting(true);
+      try {
+        const all = getNodes();
+        for (let i = 0; i < 120; i++) {
+          await frames(1);
+          const drawn = wrapper.current?.querySelectorAll('.react-flow__node').length ?? 0;
+          if (drawn >= all.length) break;
+        }
+        const viewport = wrapper.current?.querySelector<HTMLElement>('.react-flow__viewport');
+        if (!viewport) throw new Error('The graph is not on screen.');
+        const frame = imageFrame(getNodesBounds(all), { extraRight: costs ? costLabelWidth : 0 });
+        return await renderViewImage(viewport, frame, format, canvasColor);
+      } finally {
+        setExporting(false);
+      }
+    },
+    [getNodes, costs],
+  );
+  useEffect(() => {
+    if (!exporterRef) return;
+    exporterRef.current = exportView;
+    return () => {
+      if (exporterRef.current === exportView) exporterRef.current = null;
+    };
+  }, [exporterRef, exportView]);
 
   // Bring a node selected from elsewhere (inspector, search) into view when it is off screen; the
   // initial fit already shows the node selected at mount.
@@ -206,7 +301,9 @@ export function FlowCanvas({
 
   return (
     <ReactFlow<GraphFlowNode, RouteFlowEdge>
-      className={far ? 'wh-flow wh-flow--far' : 'wh-flow'}
+      ref={wrapper}
+      className={far && !exporting ? 'wh-flow wh-flow--far' : 'wh-flow'}
+      data-exporting={exporting || undefined}
       nodes={nodes}
       edges={edges}
       nodeTypes={nodeTypes}
@@ -214,9 +311,10 @@ export function FlowCanvas({
       onNodesChange={onNodesChange}
       onNodeClick={onNodeClick}
       onPaneClick={onPaneClick}
+      onEdgeClick={onEdgeClick}
       minZoom={0.03}
       maxZoom={2.5}
-      onlyRenderVisibleElements
+      onlyRenderVisibleElements={!exporting}
       nodesConnectable={false}
       edgesFocusable={false}
       edgesReconnectable={false}
@@ -236,7 +334,16 @@ export function FlowCanvas({
         maskColor="rgba(236, 239, 243, 0.72)"
         ariaLabel="Graph overview"
       />
-      <Controls showInteractive={false} fitViewOptions={fitAll} />
+      <Controls showInteractive={false} showFitView={false}>
+        <ControlButton
+          className="react-flow__controls-fitview"
+          onClick={fitAll}
+          title="Fit view"
+          aria-label="Fit view"
+        >
+          <FitIcon />
+        </ControlButton>
+      </Controls>
       <Panel position="top-left">
         <Legend summary={summary} />
         {overlay && <OverlayLegend overlay={overlay} />}

@@ -1,5 +1,6 @@
-import { useCallback, useEffect, useMemo, useState, type KeyboardEvent } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { ReactFlowProvider } from '@xyflow/react';
+import { useShallow } from 'zustand/react/shallow';
 import type { GraphOverlay } from '../../graph/overlayView';
 import type { GraphSummary } from '../../onnx/summary';
 import {
@@ -11,8 +12,14 @@ import {
   type Grouping,
 } from '../../graph/grouping';
 import { revealMatch, searchGraph, stepMatch } from '../../graph/search';
-import { NeighbourIndex } from '../../graph/neighbours';
-import { FlowCanvas } from './FlowCanvas';
+import { useStudio } from '../../store';
+import { downloadBlob } from '../../store/download';
+import { modelService } from '../../worker/client';
+import { CompareControls } from './CompareControls';
+import { itemCosts } from './cost';
+import type { ViewImageFormat } from './exportView';
+import { FlowCanvas, type ViewExporter } from './FlowCanvas';
+import { neighbourIndex, tensorHighlight } from './tensorSelection';
 import { useGraphLayout } from './useGraphLayout';
 import './graph.css';
 
@@ -61,14 +68,60 @@ interface Focus {
   highlight: boolean;
 }
 
+/** Per-node MACs of the graph on screen, fetched from the model worker while costs are shown. */
+function useNodeMacs(summary: GraphSummary, enabled: boolean): Float64Array | null {
+  const [macs, setMacs] = useState<{ summary: GraphSummary; macs: Float64Array } | null>(null);
+  useEffect(() => {
+    if (!enabled || macs?.summary === summary) return;
+    let live = true;
+    void modelService()
+      .nodeCosts()
+      .then((r) => {
+        // The worker answers for the model it shows; a graph swapped meanwhile is asked again.
+        if (live && r.ok && r.macs.length === summary.nodes.length) setMacs({ summary, macs: r.macs });
+      });
+    return () => {
+      live = false;
+    };
+  }, [enabled, summary, macs]);
+  return enabled && macs?.summary === summary ? macs.macs : null;
+}
+
+/** `digits-cnn.onnx` → `digits-cnn.graph.svg`. */
+function imageName(modelFile: string | null, format: ViewImageFormat, suffix: string): string {
+  const base = (modelFile ?? 'model.onnx').replace(/\.onnx$/i, '');
+  return `${base}${suffix}.graph.${format}`;
+}
+
 /**
  * The model's graph as an interactive node editor: operators coloured by category with their
  * weights as badges, graph inputs and outputs as pills, edges labelled with tensor shapes, laid out
  * top to bottom by ELK in a Web Worker. Large graphs are grouped by the hierarchy in node names
  * (and repeated blocks); big groups start collapsed and open on click. A search box finds nodes
- * and tensors by name or op type and steps through the matches.
+ * and tensors by name or op type and steps through the matches. A click on an edge selects its
+ * tensor (producer and consumers highlighted, Escape clears); "Cost" labels nodes with their MACs
+ * and parameters; two stages of a run can be compared in turn; the view exports as SVG or PNG.
  */
-export function GraphView({ summary, selectedNodeId = null, onSelectNode, overlay = null }: GraphViewProps) {
+export function GraphView({
+  summary: given,
+  selectedNodeId = null,
+  onSelectNode,
+  overlay: givenOverlay = null,
+}: GraphViewProps) {
+  const { comparison, selectedTensor, selectTensor, showCost, setShowCost, fileName, showError } = useStudio(
+    useShallow((s) => ({
+      comparison: s.comparison,
+      selectedTensor: s.selectedTensor,
+      selectTensor: s.selectTensor,
+      showCost: s.showCost,
+      setShowCost: s.setShowCost,
+      fileName: s.fileName,
+      showError: s.showError,
+    })),
+  );
+  // While two stages are compared, the view shows one of them with its differences marked.
+  const summary = comparison ? comparison.graphs[comparison.side] : given;
+  const overlay = comparison ? comparison.overlays[comparison.side] : givenOverlay;
   const grouping = groupingOf(summary);
   const [expansion, setExpansion] = useState<Expansion | null>(null);
   const expanded = expansion?.grouping === grouping ? expansion.expanded : initialOf(grouping);
@@ -108,14 +161,54 @@ export function GraphView({ summary, selectedNodeId = null, onSelectNode, overla
         setFocus((f) => ({ id: firstNodeOf(grouping, id), seq: (f?.seq ?? 0) + 1, highlight: false }));
         return;
       }
+      if (id === null) selectTensor(null);
       onSelectNode?.(id);
     },
-    [view, grouping, expand, onSelectNode],
+    [view, grouping, expand, onSelectNode, selectTensor],
   );
+
+  // A node selected anywhere ends the tensor selection; Escape ends it too.
+  useEffect(() => {
+    if (selectedNodeId && useStudio.getState().selectedTensor) selectTensor(null);
+  }, [selectedNodeId, selectTensor]);
+  useEffect(() => {
+    if (!selectedTensor) return;
+    const onKey = (e: globalThis.KeyboardEvent) => {
+      const tag = (e.target as HTMLElement | null)?.tagName;
+      if (e.key === 'Escape' && tag !== 'INPUT' && tag !== 'SELECT' && tag !== 'TEXTAREA') selectTensor(null);
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [selectedTensor, selectTensor]);
 
   // Arrow keys walk the data flow from the selected node: up to a producer, down to a consumer,
   // left/right between readers of the same input. React Flow would move the node instead.
-  const neighbours = useMemo(() => new NeighbourIndex(summary), [summary]);
+  const neighbours = neighbourIndex(summary);
+  const highlight = useMemo(() => {
+    if (!selectedTensor) return null;
+    const h = tensorHighlight(neighbours, view, selectedTensor);
+    return h.items.size > 0 ? h : null;
+  }, [neighbours, view, selectedTensor]);
+
+  const macs = useNodeMacs(summary, showCost);
+  const costs = useMemo(() => (macs ? itemCosts(summary, macs, view.itemOf) : null), [summary, macs, view]);
+
+  const exporter = useRef<ViewExporter | null>(null);
+  const [exporting, setExporting] = useState<ViewImageFormat | null>(null);
+  const exportImage = async (format: ViewImageFormat) => {
+    if (!exporter.current || exporting) return;
+    setExporting(format);
+    try {
+      const suffix = comparison ? `.stage${comparison[comparison.side]}` : '';
+      downloadBlob(await exporter.current(format), imageName(fileName, format, suffix));
+    } catch (e) {
+      showError(
+        `Could not export the graph as ${format.toUpperCase()}: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    } finally {
+      setExporting(null);
+    }
+  };
   const onKeyDownCapture = (e: KeyboardEvent<HTMLDivElement>) => {
     const direction = arrowDirections[e.key];
     if (!direction || !selectedNodeId || (e.target as HTMLElement).tagName === 'INPUT') return;
@@ -165,96 +258,138 @@ export function GraphView({ summary, selectedNodeId = null, onSelectNode, overla
       data-testid="graph-view"
       data-state={state.status}
       data-items={view.summary.nodes.length}
+      data-tensor={highlight ? selectedTensor : undefined}
+      data-show-cost={showCost || undefined}
+      data-costs={costs ? 'ready' : undefined}
+      data-compare-side={comparison?.side}
       onKeyDownCapture={onKeyDownCapture}
     >
-      <div className="wh-graph__tools" role="search">
-        <input
-          type="search"
-          data-testid="graph-search"
-          placeholder="Find node, tensor or op…"
-          aria-label="Find node, tensor or op type"
-          value={query}
-          onChange={(e) => {
-            setQuery(e.target.value);
-            setCurrent(-1);
-          }}
-          onKeyDown={onSearchKey}
-        />
-        <span
-          className="wh-graph__count"
-          data-testid="graph-search-count"
-          data-count={result.count}
-          aria-live="polite"
-        >
-          {query.trim()
-            ? `${current >= 0 ? `${current + 1} / ` : ''}${result.count.toLocaleString('en-US')}`
-            : ''}
-        </span>
-        <button
-          type="button"
-          data-testid="graph-search-prev"
-          aria-label="Previous match"
-          disabled={result.count === 0}
-          onClick={() => goTo(-1)}
-        >
-          ↑
-        </button>
-        <button
-          type="button"
-          data-testid="graph-search-next"
-          aria-label="Next match"
-          disabled={result.count === 0}
-          onClick={() => goTo(1)}
-        >
-          ↓
-        </button>
-      </div>
-      {pathGroups.length > 0 && (
-        <div className="wh-graph__path" data-testid="graph-path" aria-label="Open groups">
-          {pathGroups.map((g) => (
-            <button
-              type="button"
-              key={g}
-              data-group={g}
-              title={`Collapse ${grouping.groups.get(g)!.label}`}
-              onClick={() => collapse(g)}
-            >
-              ▾ {grouping.groups.get(g)!.label}
-            </button>
-          ))}
-        </div>
-      )}
-      {state.status === 'ready' || state.status === 'partial' ? (
-        <ReactFlowProvider key={summaryKey(view.summary)}>
-          <FlowCanvas
-            summary={view.summary}
-            layout={state.layout}
-            progress={state.status === 'partial' ? { done: state.done, total: state.total } : undefined}
-            selectedNodeId={selectedNodeId}
-            onSelectNode={onSelect}
-            focusNodeId={focusItem}
-            focusSeq={focus?.seq ?? 0}
-            highlightNodeId={focus?.highlight ? focusItem : null}
-            overlay={overlay}
+      <div className="wh-graph__bar">
+        <div className="wh-graph__tools" role="search">
+          <input
+            type="search"
+            data-testid="graph-search"
+            placeholder="Find node, tensor or op…"
+            aria-label="Find node, tensor or op type"
+            value={query}
+            onChange={(e) => {
+              setQuery(e.target.value);
+              setCurrent(-1);
+            }}
+            onKeyDown={onSearchKey}
           />
-        </ReactFlowProvider>
-      ) : state.status === 'pending' ? (
-        <div className="wh-graph__status" role="status" aria-live="polite">
-          <div className="wh-graph__spinner" aria-hidden="true" />
-          <div>
-            Laying out {view.summary.nodes.length.toLocaleString('en-US')} nodes…
-            {state.total > 1 && (
-              <progress className="wh-graph__progress" max={state.total} value={state.done}>
-                {state.done}/{state.total}
-              </progress>
-            )}
+          <span
+            className="wh-graph__count"
+            data-testid="graph-search-count"
+            data-count={result.count}
+            aria-live="polite"
+          >
+            {query.trim()
+              ? `${current >= 0 ? `${current + 1} / ` : ''}${result.count.toLocaleString('en-US')}`
+              : ''}
+          </span>
+          <button
+            type="button"
+            data-testid="graph-search-prev"
+            aria-label="Previous match"
+            disabled={result.count === 0}
+            onClick={() => goTo(-1)}
+          >
+            ↑
+          </button>
+          <button
+            type="button"
+            data-testid="graph-search-next"
+            aria-label="Next match"
+            disabled={result.count === 0}
+            onClick={() => goTo(1)}
+          >
+            ↓
+          </button>
+        </div>
+        <div className="wh-graph__view-tools" role="toolbar" aria-label="Graph view">
+          <button
+            type="button"
+            data-testid="graph-show-cost"
+            aria-pressed={showCost}
+            title="Label each node with its multiply-accumulates (one sample) and parameters"
+            onClick={() => setShowCost(!showCost)}
+          >
+            Cost
+          </button>
+          <button
+            type="button"
+            data-testid="export-view-svg"
+            title="Download the current view as SVG"
+            disabled={exporting !== null || state.status === 'pending' || state.status === 'error'}
+            onClick={() => void exportImage('svg')}
+          >
+            {exporting === 'svg' ? 'SVG…' : 'SVG'}
+          </button>
+          <button
+            type="button"
+            data-testid="export-view-png"
+            title="Download the current view as PNG"
+            disabled={exporting !== null || state.status === 'pending' || state.status === 'error'}
+            onClick={() => void exportImage('png')}
+          >
+            {exporting === 'png' ? 'PNG…' : 'PNG'}
+          </button>
+          <CompareControls />
+        </div>
+      </div>
+      <div className="wh-graph__canvas">
+        {pathGroups.length > 0 && (
+          <div className="wh-graph__path" data-testid="graph-path" aria-label="Open groups">
+            {pathGroups.map((g) => (
+              <button
+                type="button"
+                key={g}
+                data-group={g}
+                title={`Collapse ${grouping.groups.get(g)!.label}`}
+                onClick={() => collapse(g)}
+              >
+                ▾ {grouping.groups.get(g)!.label}
+              </button>
+            ))}
           </div>
-        </div>
-      ) : (
-        <div className="wh-graph__status wh-graph__status--error" role="status">
-          Could not lay out the graph: {state.message}
-        </div>
-      )}
+        )}
+        {state.status === 'ready' || state.status === 'partial' ? (
+          <ReactFlowProvider key={summaryKey(view.summary)}>
+            <FlowCanvas
+              summary={view.summary}
+              layout={state.layout}
+              progress={state.status === 'partial' ? { done: state.done, total: state.total } : undefined}
+              selectedNodeId={selectedNodeId}
+              onSelectNode={onSelect}
+              focusNodeId={focusItem}
+              focusSeq={focus?.seq ?? 0}
+              highlightNodeId={focus?.highlight ? focusItem : null}
+              overlay={overlay}
+              tensorHighlight={highlight}
+              onSelectTensor={selectTensor}
+              costs={costs}
+              exporterRef={exporter}
+            />
+          </ReactFlowProvider>
+        ) : state.status === 'pending' ? (
+          <div className="wh-graph__status" role="status" aria-live="polite">
+            <div className="wh-graph__spinner" aria-hidden="true" />
+            <div>
+              Laying out {view.summary.nodes.length.toLocaleString('en-US')} nodes…
+              {state.total > 1 && (
+                <progress className="wh-graph__progress" max={state.total} value={state.done}>
+                  {state.done}/{state.total}
+                </progress>
+              )}
+            </div>
+          </div>
+        ) : (
+          <div className="wh-graph__status wh-graph__status--error" role="status">
+            Could not lay out the graph: {state.message}
+          </div>
+        )}
+      </div>
     </div>
   );
 }

@@ -9,6 +9,8 @@ export const IoNode = memo(function IoNode({ data }: NodeProps<IoFlowNode>) {
     <div
       className={`wh-io wh-io--${data.kind}`}
       data-io={data.kind}
+      data-io-name={data.name}
+      data-highlight={data.highlight}
       title={`${data.kind === 'input' ? 'Input' : 'Output'} ${data.name}${data.typeText ? `: ${data.typeText}` : ''}`}
     >
       <PortHandles ports={data.ports} />

@@ -8,8 +8,9 @@ const tolerance = 2;
 
 /**
  * Draws an edge along the orthogonal route ELK computed, with rounded corners, an arrowhead and the
- * tensor shape as a light label. When the user drags a node away from its laid-out place, the route
- * no longer fits and the edge falls back to a smooth-step path between the handles.
+ * tensor shape as a light label; a click on it (or near it) selects its tensor. When the user drags
+ * a node away from its laid-out place, the route no longer fits and the edge falls back to a
+ * smooth-step path between the handles.
  */
 export const RouteEdge = memo(function RouteEdge(props: EdgeProps<RouteFlowEdge>) {
   const { data, sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, markerEnd, style } =
@@ -39,7 +40,7 @@ export const RouteEdge = memo(function RouteEdge(props: EdgeProps<RouteFlowEdge>
   const labelY = fits && label ? label.y : sourceY + 2;
   return (
     <>
-      <BaseEdge path={path} markerEnd={markerEnd} style={style} interactionWidth={0} />
+      <BaseEdge path={path} markerEnd={markerEnd} style={style} interactionWidth={10} />
       {label && (
         <text className="wh-edge-label" x={labelX + 3} y={labelY + label.height - 3}>
           <title>{data.title}</title>

@@ -3,6 +3,11 @@ import type { BadgeText } from '../../layout/format';
 import type { LayoutLabel, LayoutPort, Point } from '../../layout/types';
 import type { GraphOverlayEntry } from '../../graph/overlayView';
 import type { OpCategory } from '../../onnx/summary';
+import type { ItemCost } from './cost';
+import type { TensorRole } from './tensorSelection';
+
+/** How a node relates to the selected tensor: one of its ends, or dimmed as unrelated. */
+export type NodeHighlight = TensorRole | 'dim';
 
 /** What an operator node shows (display data only: no callbacks, no IR). */
 export interface OpNodeData extends Record<string, unknown> {
@@ -17,6 +22,10 @@ export interface OpNodeData extends Record<string, unknown> {
   ports: LayoutPort[];
   /** What an overlay (a stage's changes, a heatmap) paints on this node. */
   overlay?: GraphOverlayEntry;
+  /** Set while a tensor is selected. */
+  highlight?: NodeHighlight;
+  /** MACs and parameters, when the view shows costs. */
+  cost?: ItemCost;
 }
 
 /** What a graph input/output pill shows. */
@@ -26,6 +35,8 @@ export interface IoNodeData extends Record<string, unknown> {
   /** `float[1×3×224×224]`, for the tooltip. */
   typeText: string;
   ports: LayoutPort[];
+  /** Set while a tensor is selected. */
+  highlight?: NodeHighlight;
 }
 
 /** An edge drawn along the route the layout computed, with its tensor's shape as label. */
@@ -34,6 +45,8 @@ export interface RouteEdgeData extends Record<string, unknown> {
   label?: LayoutLabel;
   /** Tooltip: tensor name, element type and full shape. */
   title: string;
+  /** The tensor the edge carries (the first one, for an edge into or out of a collapsed group). */
+  tensor: string;
 }
 
 export type OpFlowNode = Node<OpNodeData, 'op'>;

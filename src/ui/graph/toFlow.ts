@@ -84,6 +84,7 @@ export function toFlow(
       });
     }
   }
+  const tensorOf = new Map(summary.edges.map((e) => [e.id, e.tensor]));
   const titleOf = new Map(
     summary.edges.map((e) => {
       const shape = formatShape(e.shape);
@@ -101,7 +102,12 @@ export function toFlow(
     selectable: false,
     focusable: false,
     markerEnd: { type: MarkerType.ArrowClosed, width: 14, height: 14, color: edgeColor },
-    data: { points: e.points, label: e.label, title: titleOf.get(e.id) ?? '' },
+    data: {
+      points: e.points,
+      label: e.label,
+      title: titleOf.get(e.id) ?? '',
+      tensor: tensorOf.get(e.id) ?? '',
+    },
   }));
   return { nodes, edges };
 }
