@@ -1,47 +1,38 @@
 /**
- * Time from opening a 1,000-node model (setInputFiles on `open-model`) to the model summary being ready
- * and to the first node of its graph being painted, in Debian's chromium against the built studio.
+ * Drop → first paint → interactive for generated transformers of about 1k, 10k and 50k nodes, side
+ * by side in one run, in Debian's chromium against the built studio:
+ * - summary: the model summary panel shows the dropped model's node count;
+ * - first paint: the model's first node (n0, a Gather the sample lacks) is laid out on screen;
+ * - interactive: a click on that node, queued as soon as it is painted, is answered (the inspector
+ *   shows that node's details, computed by the model worker).
  *
- *   npx tsx bench/first-paint.ts [--nodes 1000] [--repeat 5]
+ *   npx tsx bench/first-paint.ts [--sizes 1k,10k,50k] [--repeat 3] [--port 4173]
  *
- * Uses the preview server on http://localhost:4173 when one is running; otherwise builds the studio
- * and starts one for the duration of the bench.
+ * Uses the preview server on the port when one is running; otherwise builds the studio and starts one.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chromium } from '@playwright/test';
-import { chainModel } from '../src/worker/testing/models';
+import {
+  benchModel,
+  dropScript,
+  median,
+  numberArg,
+  openStudio,
+  stringArg,
+  studioPage,
+  modelSizes,
+  type SizeLabel,
+} from './studioBrowser';
 
-const ORIGIN = 'http://localhost:4173';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+interface Times {
+  summary: number;
+  paint: number;
+  interactive: number;
 }
 
-async function serverUp(): Promise<boolean> {
-  try {
-    return (await fetch(ORIGIN)).ok;
-  } catch {
-    return false;
-  }
-}
-
-async function startServer(): Promise<ChildProcess> {
-  console.log('No server on :4173; building and starting vite preview…');
-  const child = spawn('sh', ['-c', 'npx vite build && exec npx vite preview --port 4173 --strictPort'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    detached: true,
-  });
-  const deadline = Date.now() + 180_000;
-  while (Date.now() < deadline) {
-    if (await serverUp()) return child;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error('the preview server did not start within 180 s');
-}
-
-/** Installs `window.__bench` and a requestAnimationFrame loop that records both times once `t0` is set. */
-function pageProbe(nodeCount: number): string {
+/**
+ * Page script: every animation frame after the drop, look for the three moments. The click is
+ * queued as a task (as an input event would be), so a busy main thread delays its answer.
+ */
+function probeScript(nodes: number): string {
   return `(() => {
     window.__bench = { t0: 0 };
     const tick = () => {
@@ -50,85 +41,81 @@ function pageProbe(nodeCount: number): string {
         const now = performance.now();
         const panel = document.querySelector('[data-testid="model-summary"]');
         if (b.summary === undefined && panel && panel.getAttribute('data-state') === 'ready' &&
-            panel.getAttribute('data-nodes') === '${nodeCount}')
+            panel.getAttribute('data-nodes') === '${nodes}')
           b.summary = now - b.t0;
-        const el = document.querySelector('[data-testid="graph-node"][data-node-id="n0"][data-op="Mul"]');
+        const el = document.querySelector('[data-testid="graph-node"][data-node-id="n0"][data-op="Gather"]');
         if (b.paint === undefined && el) {
           const r = el.getBoundingClientRect();
           const onScreen = r.width > 0 && r.bottom > 0 && r.right > 0 && r.top < innerHeight;
-          if (onScreen && el.checkVisibility({ opacityProperty: true, visibilityProperty: true }))
+          if (onScreen && el.checkVisibility({ opacityProperty: true, visibilityProperty: true })) {
             b.paint = now - b.t0;
+            setTimeout(() => el.click(), 0);
+          }
         }
+        const inspector = document.querySelector('[data-testid="inspector"][data-details-id="n0"][data-op="Gather"]');
+        if (b.interactive === undefined && b.paint !== undefined && inspector) b.interactive = now - b.t0;
       }
-      if (b.summary === undefined || b.paint === undefined) requestAnimationFrame(tick);
+      if (b.summary === undefined || b.paint === undefined || b.interactive === undefined)
+        requestAnimationFrame(tick);
     };
     requestAnimationFrame(tick);
   })()`;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
 async function main(): Promise<void> {
-  const nodes = arg('nodes', 1000);
-  const repeat = arg('repeat', 5);
-  const model = chainModel(nodes);
-  const server = (await serverUp()) ? undefined : await startServer();
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-sync',
-    ],
-  });
-  const summaryMs: number[] = [];
-  const paintMs: number[] = [];
+  const labels = stringArg('sizes', '1k,10k,50k').split(',') as SizeLabel[];
+  for (const l of labels) if (!(l in modelSizes)) throw new Error(`unknown size "${l}" (1k, 10k, 50k)`);
+  const repeat = numberArg('repeat', 3);
+  const studio = await openStudio();
+  const rows: { label: string; nodes: number; mib: number; times: Times[] }[] = [];
   try {
-    for (let i = 0; i < repeat; i++) {
-      const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-      await page.goto(ORIGIN);
-      await page.waitForSelector('[data-testid="model-summary"]:not([data-state="loading"])');
-      // Poll every animation frame in the page: the first frame in which the new model's first node
-      // (n0 is a Mul in the chain, never in the sample) is laid out on screen counts as its paint.
-      // The page script is a string because tsx would wrap functions in helpers the page lacks.
-      await page.evaluate(pageProbe(nodes));
-      const input = page.getByTestId('open-model');
-      await page.evaluate('window.__bench.t0 = performance.now()');
-      await input.setInputFiles({
-        name: model.name,
-        mimeType: 'application/octet-stream',
-        buffer: Buffer.from(model.bytes),
-      });
-      await page.waitForFunction(
-        'window.__bench.summary !== undefined && window.__bench.paint !== undefined',
-        null,
-        {
-          timeout: 120_000,
-        },
-      );
-      const b = await page.evaluate<{ summary: number; paint: number }>('window.__bench');
-      summaryMs.push(b.summary);
-      paintMs.push(b.paint);
-      console.log(
-        `run ${i + 1}: summary ready ${b.summary.toFixed(0)} ms, first node painted ${b.paint.toFixed(0)} ms`,
-      );
-      await page.close();
+    for (const label of labels) {
+      const model = benchModel(label);
+      const row = { label, nodes: model.nodes, mib: model.bytes.byteLength / 2 ** 20, times: [] as Times[] };
+      rows.push(row);
+      for (let i = 0; i < repeat; i++) {
+        const page = await studioPage(studio, model);
+        await page.waitForSelector('[data-testid="graph-node"]', { timeout: 60_000 });
+        await page.evaluate(probeScript(model.nodes));
+        await page.evaluate(dropScript);
+        await page.waitForFunction('window.__bench.interactive !== undefined', null, { timeout: 300_000 });
+        const t = await page.evaluate<Times>('window.__bench');
+        row.times.push(t);
+        console.log(
+          `${label} run ${i + 1}: summary ${t.summary.toFixed(0)} ms, first paint ${t.paint.toFixed(0)} ms, ` +
+            `interactive ${t.interactive.toFixed(0)} ms`,
+        );
+        await page.close();
+      }
     }
   } finally {
-    await browser.close();
-    if (server?.pid) process.kill(-server.pid);
+    await studio.close();
   }
+
+  const m = (row: (typeof rows)[number], k: keyof Times) => median(row.times.map((t) => t[k]));
+  console.log(`\nDrop → … in chromium, medians of ${repeat} runs (${studio.origin}):`);
   console.log(
-    `\n${nodes}-node model (${(model.bytes.byteLength / 1024).toFixed(1)} KiB), ${repeat} runs, medians:` +
-      `\n  open → model summary ready: ${median(summaryMs).toFixed(0)} ms` +
-      `\n  open → first graph node painted: ${median(paintMs).toFixed(0)} ms` +
-      `\n  paint / summary: ${(median(paintMs) / median(summaryMs)).toFixed(2)}×`,
+    'model   nodes    file MiB   summary ms   first paint ms   interactive ms   paint ms / 1k nodes',
   );
+  for (const r of rows)
+    console.log(
+      `${r.label.padEnd(6)} ${String(r.nodes).padStart(6)} ${r.mib.toFixed(1).padStart(10)} ${m(r, 'summary')
+        .toFixed(0)
+        .padStart(
+          12,
+        )} ${m(r, 'paint').toFixed(0).padStart(16)} ${m(r, 'interactive').toFixed(0).padStart(16)} ${(
+        (m(r, 'paint') / r.nodes) *
+        1000
+      )
+        .toFixed(0)
+        .padStart(21)}`,
+    );
+  const base = rows[0];
+  for (const r of rows.slice(1))
+    console.log(
+      `${r.label} / ${base.label}: ${(r.nodes / base.nodes).toFixed(1)}× the nodes, first paint ` +
+        `${(m(r, 'paint') / m(base, 'paint')).toFixed(2)}×, interactive ${(m(r, 'interactive') / m(base, 'interactive')).toFixed(2)}×`,
+    );
 }
 
 main().catch((e) => {

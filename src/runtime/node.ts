@@ -148,6 +148,7 @@ export function createNodeRuntime(options: { threads?: number } = {}): NodeRunti
         : undefined;
       const opts: ort.InferenceSession.SessionOptions = {
         executionProviders: ['cpu'],
+        ...(sessionOptions.optimize === false ? { graphOptimizationLevel: 'disabled' as const } : {}),
         intraOpNumThreads: threads,
         // Failures reach the caller as rejections; onnxruntime's own log lines would only duplicate them.
         logSeverityLevel: 4,

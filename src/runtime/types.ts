@@ -20,6 +20,8 @@ export interface SessionOptions {
   externalData?: ReadonlyMap<string, Uint8Array>;
   /** Collect per-operator timing (onnxruntime profiling). */
   profile?: boolean;
+  /** false: load and check the graph without optimizing it (a quicker validity check). */
+  optimize?: boolean;
 }
 
 /** onnxruntime behind one interface: web (wasm, webgpu) in the studio, node in tests and the CLI. */

@@ -219,7 +219,7 @@ class WebRuntime implements Runtime {
     }));
     const session = await this.ort.InferenceSession.create(model, {
       executionProviders: [this.backend],
-      graphOptimizationLevel: 'all',
+      graphOptimizationLevel: options.optimize === false ? 'disabled' : 'all',
       logSeverityLevel: 3,
       enableProfiling: options.profile ?? false,
       externalData,

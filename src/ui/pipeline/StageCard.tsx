@@ -11,6 +11,8 @@ import { SensitivityPanel } from './SensitivityPanel';
 import { paramFields } from './paramFields';
 import { stepMime } from './dnd';
 import { DuplicateIcon, RemoveIcon } from './icons';
+import { EditList } from '../edit/EditList';
+import { editStageId } from '../../store/pipelineSlice';
 
 /** What the card shows about its stage's run. */
 export type CardRun =
@@ -79,7 +81,8 @@ function ResultLine({ result, original }: { result: StageResultSummary; original
 function StageCardView(props: StageCardProps) {
   const { step, index, issues, expanded, run } = props;
   const stage = findStage(step.stage);
-  const fields = useMemo(() => (stage ? paramFields(stage) : []), [stage]);
+  // The edit-graph stage's one parameter, its list of edits, has its own editor (EditList).
+  const fields = useMemo(() => (stage && stage.id !== editStageId ? paramFields(stage) : []), [stage]);
   const status =
     run.kind === 'result'
       ? run.result.status
@@ -219,6 +222,7 @@ function StageCardView(props: StageCardProps) {
           <ResultLine result={run.result} original={run.original} />
         </button>
       )}
+      {step.stage === editStageId && <EditList step={step} />}
       {invalid && !expanded && (
         <p className="card-error" data-testid="stage-invalid">
           {issues.message}
