@@ -14,6 +14,7 @@ import { findStage } from '../src/passes/registry';
 import type { StageContext } from '../src/passes/types';
 import { createNodeRuntime } from '../src/runtime/node';
 import { quantile } from '../src/runtime/latency';
+import { profileOperators } from '../src/metrics/measure';
 
 const samples = path.resolve(import.meta.dirname, '../public/samples');
 const bytes = new Uint8Array(readFileSync(path.join(samples, 'digits-cnn.onnx')));
@@ -84,4 +85,16 @@ for (const runtime of ['node', 'web-wasm']) {
       `  ${r.name.padEnd(22)} ${m.toFixed(4)} ms   ${(base / m).toFixed(2)}× vs float   ${(variants[i][1].byteLength / 1024).toFixed(1)} KiB`,
     );
   }
+}
+
+// Where the time goes: onnxruntime-node's per-operator profile (1 thread) of the folded float model
+// and its int8 version, operator types summed per run.
+const profiled = variants.filter(([name]) => name === 'fold-batchnorm' || name === 'quantize-static int8');
+console.log('\nper-operator time in onnxruntime-node (µs per run, 300 profiled runs):');
+for (const [name, model] of profiled) {
+  const ops = await profileOperators(ctx.runtime, model, { image: input }, { runs: 300, warmup: 30 });
+  const total = ops.reduce((a, o) => a + o.ms, 0);
+  console.log(
+    `  ${name.padEnd(22)} ${(total * 1000).toFixed(1)} µs: ${ops.map((o) => `${o.op} ${(o.ms * 1000).toFixed(1)}${o.calls > 1 ? ` (×${o.calls})` : ''}`).join(', ')}`,
+  );
 }

@@ -393,3 +393,106 @@ export async function calibrateActivations(
   }
   return new Map([...calibrators].map(([t, c]) => [t, c.range()]));
 }
+
+/** Options of {@link featureMoments}. */
+export interface MomentRunOptions {
+  /** Tensors with at most this many features also get the full matrix E[x·xᵀ] (default 1024). */
+  fullUpTo?: number;
+  /** Rows (vectors along the last axis) the full matrix is accumulated over at most (default 8192). */
+  maxRows?: number;
+  signal?: AbortSignal;
+  progress?: (done: number, total: number, note?: string) => void;
+}
+
+/** Second moments of a tensor's features (its last axis). */
+export interface FeatureMoments {
+  features: number;
+  /** E[x_k²] over every row of every sample. */
+  meanSquares: Float64Array;
+  /** E[x·xᵀ] (features × features, row-major) over the rows sampled, when the tensor is narrow enough. */
+  gram?: Float64Array;
+}
+
+/**
+ * Second moments of the features (last axis) of each tensor in `tensors`: E[x_k²] over every row of
+ * every sample, and, for tensors with at most `fullUpTo` features, the matrix E[x·xᵀ] over an even
+ * share of at most `maxRows` rows (what GPTQ needs; its cost grows with features² per row). Streams
+ * like {@link calibrateActivations}: one session, one sample's activations in memory at a time.
+ */
+export async function featureMoments(
+  model: Model,
+  tensors: readonly string[],
+  runtime: Runtime,
+  samples: SampleSource,
+  options: MomentRunOptions = {},
+): Promise<Map<string, FeatureMoments>> {
+  const fullUpTo = options.fullUpTo ?? 1024;
+  const maxRows = options.maxRows ?? 8192;
+  const acc = new Map<
+    string,
+    { squares: Float64Array; rows: number; gram?: Float64Array; gramRows: number }
+  >();
+  if (tensors.length === 0) return new Map();
+  const capture = withExtraOutputs(model, tensors);
+  const session = await runtime.createSession(capture.encode(), { externalData: model.external });
+  const rowsPerSample = Math.max(1, Math.floor(maxRows / samples.count));
+  try {
+    for (let i = 0; i < samples.count; i++) {
+      options.signal?.throwIfAborted();
+      const out = await session.run(samples.feeds(i), tensors);
+      for (const t of tensors) {
+        const v = out[t];
+        if (!v || !(v.data instanceof Float32Array) || v.dims.length === 0) continue;
+        const features = v.dims[v.dims.length - 1];
+        let a = acc.get(t);
+        if (!a) {
+          a = {
+            squares: new Float64Array(features),
+            rows: 0,
+            gram: features <= fullUpTo ? new Float64Array(features * features) : undefined,
+            gramRows: 0,
+          };
+          acc.set(t, a);
+        }
+        if (a.squares.length !== features) continue;
+        const data = v.data;
+        const rows = data.length / features;
+        for (let at = 0; at < data.length; at += features)
+          for (let f = 0; f < features; f++) a.squares[f] += data[at + f] * data[at + f];
+        a.rows += rows;
+        if (a.gram) {
+          const stride = Math.max(1, Math.floor(rows / rowsPerSample));
+          for (let r = 0; r < rows; r += stride) {
+            const at = r * features;
+            for (let p = 0; p < features; p++) {
+              const xp = data[at + p];
+              if (xp === 0) continue;
+              const row = p * features;
+              for (let q = p; q < features; q++) a.gram[row + q] += xp * data[at + q];
+            }
+            a.gramRows++;
+          }
+        }
+      }
+      options.progress?.(i + 1, samples.count, 'measuring input features');
+    }
+  } finally {
+    await session.release();
+  }
+  const result = new Map<string, FeatureMoments>();
+  for (const [t, a] of acc) {
+    const features = a.squares.length;
+    let gram: Float64Array | undefined;
+    if (a.gram && a.gramRows > 0) {
+      gram = a.gram;
+      for (let p = 0; p < features; p++)
+        for (let q = p; q < features; q++) {
+          const m = gram[p * features + q] / a.gramRows;
+          gram[p * features + q] = m;
+          gram[q * features + p] = m;
+        }
+    }
+    result.set(t, { features, meanSquares: a.squares.map((v) => v / Math.max(1, a.rows)), gram });
+  }
+  return result;
+}

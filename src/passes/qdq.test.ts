@@ -98,6 +98,121 @@ describe('scale and zero-point math', () => {
   });
 });
 
+describe('scale and zero-point properties (seeded random cases)', () => {
+  const rand = seededRandom(77);
+  /** A random range: magnitudes from 1e-3 to 1e3, containing zero or lying on one side of it. */
+  function randomRange(): [number, number] {
+    const a = (rand() - 0.5) * 10 ** (rand() * 6 - 3);
+    const b = a + rand() * 10 ** (rand() * 6 - 3);
+    return [a, b];
+  }
+  const allGrids = [grids.uint8, grids.int8, WEIGHT_GRID];
+
+  it('saturates every value beyond the range at the grid ends, monotonically', () => {
+    for (let trial = 0; trial < 300; trial++) {
+      const [a, b] = randomRange();
+      const grid = allGrids[trial % 3];
+      const p = computeQuantParams(a, b, grid);
+      const lo = dequantizeValue(grid.qmin, p);
+      const hi = dequantizeValue(grid.qmax, p);
+      // The grid covers the range (widened to include 0) to within half a step at each end.
+      expect(lo).toBeLessThanOrEqual(Math.min(a, 0) + p.scale / 2);
+      expect(hi).toBeGreaterThanOrEqual(Math.max(b, 0) - p.scale / 2);
+      const wrong: string[] = [];
+      for (let k = 0; k < 20; k++) {
+        const far = (1 + rand() * 1e3) * (hi - lo + p.scale);
+        if (quantizeValue(hi + far, p, grid) !== grid.qmax) wrong.push(`${hi + far} not at qmax`);
+        if (quantizeValue(lo - far, p, grid) !== grid.qmin) wrong.push(`${lo - far} not at qmin`);
+      }
+      if (quantizeValue(Infinity, p, grid) !== grid.qmax) wrong.push('+∞ not at qmax');
+      if (quantizeValue(-Infinity, p, grid) !== grid.qmin) wrong.push('−∞ not at qmin');
+      let previous = -Infinity;
+      for (let k = 0; k <= 200; k++) {
+        const x = lo - 2 * p.scale + ((hi - lo + 4 * p.scale) * k) / 200;
+        const q = quantizeValue(x, p, grid);
+        if (q < previous) wrong.push(`not monotone at ${x}`);
+        if (!Number.isInteger(q) || q < grid.qmin || q > grid.qmax) wrong.push(`${q} off the grid`);
+        previous = q;
+      }
+      expect(wrong, `[${a}, ${b}] on [${grid.qmin}, ${grid.qmax}]`).toEqual([]);
+    }
+  });
+
+  it('symmetric ranges: zero point in the middle, ±absmax on the grid ends, odd symmetry', () => {
+    for (let trial = 0; trial < 300; trial++) {
+      const [a, b] = randomRange();
+      const p = computeQuantParams(a, b, WEIGHT_GRID, true);
+      const absMax = Math.max(Math.abs(a), Math.abs(b));
+      expect(p.zeroPoint).toBe(0);
+      expect(p.scale).toBe(Math.fround(absMax / 127));
+      expect(quantizeValue(absMax, p, WEIGHT_GRID)).toBe(127);
+      expect(quantizeValue(-absMax, p, WEIGHT_GRID)).toBe(-127);
+      expect(quantizeValue(0, p, WEIGHT_GRID)).toBe(0);
+      for (let k = 0; k < 30; k++) {
+        const x = (rand() * 2 - 1) * absMax;
+        const q = quantizeValue(x, p, WEIGHT_GRID);
+        expect(quantizeValue(-x, p, WEIGHT_GRID)).toBe(-q || 0);
+        expect(Math.abs(dequantizeValue(q, p) - x)).toBeLessThanOrEqual(p.scale / 2 + 1e-12 * absMax);
+      }
+      // The int8 activation grid [−128, 127] has its middle at 0 too (rounded up from −0.5).
+      expect(Object.is(computeQuantParams(a, b, grids.int8, true).zeroPoint, 0)).toBe(true);
+      // uint8 puts zero at 128 (the middle of 0 … 255, rounded up).
+      expect(computeQuantParams(a, b, grids.uint8, true).zeroPoint).toBe(128);
+    }
+  });
+
+  it('per-channel weights along any axis: one scale per channel, channels independent, zero exact', () => {
+    for (let trial = 0; trial < 60; trial++) {
+      const rank = 1 + Math.floor(rand() * 4);
+      const dims = Array.from({ length: rank }, () => 1 + Math.floor(rand() * 5));
+      const size = dims.reduce((x, y) => x * y, 1);
+      const axis = Math.floor(rand() * rank) - (trial % 2 ? rank : 0); // negative axes too
+      const a = axis < 0 ? axis + rank : axis;
+      const values = randomNormal(size, trial, 10 ** (rand() * 4 - 2));
+      values[Math.floor(rand() * size)] = 0;
+      const q = quantizeWeight(values, dims, axis);
+      expect(q.axis).toBe(a);
+      expect(q.scales.length).toBe(dims[a]);
+      const inner = dims.slice(a + 1).reduce((x, y) => x * y, 1);
+      const channel = (i: number) => Math.floor(i / inner) % dims[a];
+      values.forEach((v, i) => {
+        const s = q.scales[channel(i)];
+        expect(Math.abs(q.data[i] * s - v)).toBeLessThanOrEqual(s / 2 + 1e-6 * Math.abs(v));
+        if (v === 0) expect(q.data[i]).toBe(0);
+      });
+      // Scaling one channel by 1024 changes only that channel's scale, and none of the integers.
+      const c = Math.floor(rand() * dims[a]);
+      const louder = Float32Array.from(values, (v, i) => (channel(i) === c ? v * 1024 : v));
+      const q2 = quantizeWeight(louder, dims, axis);
+      expect(Array.from(q2.data)).toEqual(Array.from(q.data));
+      const silent = values.every((v, i) => channel(i) !== c || v === 0);
+      q.scales.forEach((s, k) => expect(q2.scales[k]).toBe(k === c && !silent ? Math.fround(s * 1024) : s));
+    }
+  });
+
+  it('onnxruntime DequantizeLinear with an axis reads our per-channel weights as we do', async () => {
+    const dims = [3, 4, 2, 5];
+    const values = randomNormal(120, 12, 0.5);
+    for (const axis of [0, 1, 3]) {
+      const q = quantizeWeight(values, dims, axis);
+      const b = new GraphBuilder();
+      const data = b.input('q', DataType.INT8, dims);
+      const s = b.initializer('s', DataType.FLOAT, [q.scales.length], q.scales);
+      const z = b.initializer('z', DataType.INT8, [q.scales.length], q.zeroPoints);
+      b.node('DequantizeLinear', [data, s, z], { axis }, { outputs: ['y'] });
+      b.output('y', DataType.FLOAT, dims);
+      const session = await runtime.createSession(b.bytes({ opset: 13 }));
+      const out = await session.run({ q: { type: 'int8', dims, data: q.data } });
+      await session.release();
+      const inner = dims.slice(axis + 1).reduce((x, y) => x * y, 1);
+      const ours = Array.from(q.data, (v, i) =>
+        Math.fround(v * q.scales[Math.floor(i / inner) % dims[axis]]),
+      );
+      expect(Array.from(out.y.data as Float32Array)).toEqual(ours);
+    }
+  });
+});
+
 describe('weight and bias quantization', () => {
   it('quantizes per channel along any axis with one symmetric scale per channel', () => {
     const dims = [4, 3, 2, 2];

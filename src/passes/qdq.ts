@@ -60,7 +60,8 @@ export function computeQuantParams(
   const hi = Math.max(max, 0);
   if (symmetric) {
     const absMax = Math.max(-lo, hi);
-    const zeroPoint = Math.ceil((grid.qmin + grid.qmax) / 2);
+    // `+ 0` turns the −0 that Math.ceil(−0.5) gives for int8 [−128, 127] into 0.
+    const zeroPoint = Math.ceil((grid.qmin + grid.qmax) / 2) + 0;
     const half = (grid.qmax - grid.qmin) / 2;
     // A range too narrow for a float32 scale is zero for all practical purposes.
     const scale = Math.fround(absMax / half);
@@ -111,13 +112,15 @@ function axisGeometry(dims: readonly number[], axis: number) {
 
 /**
  * Symmetric int8 quantization of weights, per channel along `axis` (one scale per output channel) or
- * per tensor when `axis` is undefined.
+ * per tensor when `axis` is undefined. `minScales` (one per channel, or one) raises a scale that would
+ * be smaller: a bias quantized at input scale × weight scale needs it to fit in int32.
  */
 export function quantizeWeight(
   values: ArrayLike<number>,
   dims: readonly number[],
   axis: number | undefined,
   grid: QuantGrid = WEIGHT_GRID,
+  minScales?: ArrayLike<number>,
 ): QuantizedWeight {
   const { outer, channels, inner } =
     axis === undefined ? { outer: 1, channels: 1, inner: values.length } : axisGeometry(dims, axis);
@@ -132,7 +135,15 @@ export function quantizeWeight(
       }
       absMax[c] = m;
     }
-  const params = Array.from(absMax, (m) => computeQuantParams(-m, m, grid, true));
+  const half = (grid.qmax - grid.qmin) / 2;
+  const params = Array.from(absMax, (m, c) => {
+    const floor = minScales ? minScales[minScales.length === 1 ? 0 : c] : 0;
+    const p = computeQuantParams(-m, m, grid, true);
+    // Raised only when needed: the weights then use less of the grid, but the bias stays exact.
+    return floor > 0 && (m === 0 || p.scale < floor)
+      ? computeQuantParams(-floor * half, floor * half, grid, true)
+      : p;
+  });
   const data = new Int8Array(values.length);
   for (let o = 0; o < outer; o++)
     for (let c = 0; c < channels; c++) {
@@ -147,6 +158,16 @@ export function quantizeWeight(
     zeroPoints: Int8Array.from(params, (p) => p.zeroPoint),
     axis: axis === undefined ? undefined : axis < 0 ? axis + dims.length : axis,
   };
+}
+
+/**
+ * The smallest weight scale per channel at which `bias` fits in int32 when quantized at input scale ×
+ * weight scale (onnxruntime's quantizer raises weight scales the same way). 0 where any scale fits.
+ */
+export function biasWeightScaleFloor(bias: ArrayLike<number>, inputScale: number): Float64Array {
+  // A little headroom so that rounding the float32 scales never tips a value over the limit.
+  const limit = (BIAS_GRID.qmax - 1024) * inputScale;
+  return Float64Array.from({ length: bias.length }, (_, c) => Math.abs(bias[c]) / limit);
 }
 
 /** A bias quantized to int32 with scale = input scale × weight scale (per channel), zero point 0. */
@@ -452,6 +473,71 @@ export function foldBiasAdds(
         folded.push(nodeKey(add));
         break;
       }
+    }
+  }
+  return folded;
+}
+
+/**
+ * Fold multiplications by a constant into the Conv before them: Conv → Mul(per-channel or scalar
+ * constant) becomes one Conv with its weights and bias scaled per output channel. Exporters write
+ * such scales separately (PaddleOCR's learnable affine blocks: Conv → Mul → Add after most layers);
+ * left alone, each Mul is one more requantization of the activations, and its noise adds up.
+ * Returns the names of the folded Mul nodes.
+ */
+export function foldScaleMuls(
+  graph: Graph,
+  external: ExternalFiles,
+  facts: Map<string, ValueFacts>,
+  exclude: ReadonlySet<string>,
+): string[] {
+  const folded: string[] = [];
+  for (const mul of [...graph.nodes]) {
+    if (mul.opType !== 'Mul' || mul.domain !== '' || exclude.has(nodeKey(mul))) continue;
+    for (const side of [0, 1]) {
+      const x = mul.inputs[side];
+      const conv = graph.producer(x);
+      if (!conv || conv.opType !== 'Conv' || conv.domain !== '' || exclude.has(nodeKey(conv))) continue;
+      if (graph.consumers(x).length !== 1 || graph.isGraphOutput(x)) continue;
+      const c = floatConstant(graph, mul.inputs[1 - side], external);
+      const inShape = facts.get(x)?.shape;
+      const outShape = facts.get(mul.outputs[0])?.shape;
+      if (!c || !inShape || !outShape || outShape.length !== inShape.length) continue;
+      const w = floatConstant(graph, conv.inputs[1], external);
+      const biasName = conv.inputs[2];
+      const bias = biasName ? floatConstant(graph, biasName, external) : undefined;
+      if (!w || (biasName && !bias)) continue;
+      const channels = w.dims[0];
+      const factors = perChannelValues(c, channels, inShape.length);
+      if (!factors) continue;
+      const inner = w.values.length / channels;
+      const base = nodeKey(conv);
+      const weight = addConstant(
+        graph,
+        `${base}_weight_scaled`,
+        DataType.FLOAT,
+        w.dims,
+        Float32Array.from(w.values, (v, i) => v * factors[Math.floor(i / inner)]),
+      );
+      const old = [conv.inputs[1], ...(biasName ? [biasName] : [])];
+      conv.setInput(1, weight);
+      if (bias)
+        conv.setInput(
+          2,
+          addConstant(
+            graph,
+            `${base}_bias_scaled`,
+            DataType.FLOAT,
+            [channels],
+            Float32Array.from(bias.values, (v, k) => v * factors[k]),
+          ),
+        );
+      const out = mul.outputs[0];
+      graph.removeNode(mul);
+      conv.setOutput(0, out);
+      removeUnusedConstants(graph, [...mul.inputs, ...old]);
+      folded.push(nodeKey(mul));
+      break;
     }
   }
   return folded;

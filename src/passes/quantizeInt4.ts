@@ -10,10 +10,13 @@ import {
   floatConstant,
   importDomain,
   nodeKey,
-  roundHalfEven,
   removeUnusedConstants,
 } from './qdq';
-import { formatBytes } from './quantizeStatic';
+import { packInt4, packInt4Gptq, type PackedInt4 } from './quantizeInt4Blocks';
+import { calibrationSource, formatBytes } from './quantizeStatic';
+import { featureMoments, type FeatureMoments } from './calibration';
+
+export { packInt4, unpackInt4, type PackedInt4 } from './quantizeInt4Blocks';
 
 export const quantizeInt4Params = z.object({
   blockSize: z
@@ -32,6 +35,31 @@ export const quantizeInt4Params = z.object({
     .describe(
       'Symmetric blocks (no zero points, value 8 is zero) or asymmetric (a 4-bit zero point per block).',
     ),
+  compute: z
+    .enum(['int8', 'float'])
+    .default('int8')
+    .describe(
+      'Arithmetic inside the MatMulNBits kernel (its accuracy_level): int8 (4) quantizes each block of activations to int8 at run time, about 2× faster than float on a single token in onnxruntime-node and no slower in onnxruntime-web; float (0) multiplies with the dequantized weights in float32.',
+    ),
+  method: z
+    .enum(['gptq', 'rtn'])
+    .default('gptq')
+    .describe(
+      'GPTQ (needs a dataset): rounds the weights row by row and lets the rows not yet rounded compensate each rounding error, judged on the calibration inputs. RTN: every weight to its nearest level (no data needed).',
+    ),
+  calibrated: z
+    .boolean()
+    .default(true)
+    .describe(
+      'Use the calibration samples when a dataset is open: for GPTQ, and to weigh each weight’s rounding error by how large the input feature it multiplies is.',
+    ),
+  calibrationSamples: z
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(64)
+    .describe('Calibration samples used at most to measure the input features.'),
   exclude: z
     .array(z.string())
     .default([])
@@ -39,123 +67,8 @@ export const quantizeInt4Params = z.object({
 });
 export type QuantizeInt4Params = z.output<typeof quantizeInt4Params>;
 
-/** A [K, N] weight packed the way com.microsoft MatMulNBits reads it (bits = 4). */
-export interface PackedInt4 {
-  /** [N, blocks, blockSize / 2] bytes: column-major blocks, low nibble first. */
-  data: Uint8Array;
-  /** [N · blocks] float scales. */
-  scales: Float32Array;
-  /** [N · ceil(blocks / 2)] packed 4-bit zero points, or undefined for symmetric blocks (zero point 8). */
-  zeroPoints?: Uint8Array;
-  blocks: number;
-}
-
-/**
- * Block-wise 4-bit quantization of a row-major [K, N] weight: each column is cut into blocks of
- * `blockSize` along K (the last block zero-padded). Symmetric blocks put the largest-magnitude value
- * at −8 (as onnxruntime's MatMulNBits quantizer does, using the whole grid) with zero point 8;
- * asymmetric blocks span [min, max] with a zero point. Each block's range may be clipped slightly
- * when that lowers its squared error.
- */
-export function packInt4(
-  values: ArrayLike<number>,
-  k: number,
-  n: number,
-  blockSize: number,
-  symmetric: boolean,
-): PackedInt4 {
-  const blocks = Math.ceil(k / blockSize);
-  const blob = blockSize / 2;
-  const data = new Uint8Array(n * blocks * blob);
-  const scales = new Float32Array(n * blocks);
-  const zeroPoints = symmetric ? undefined : new Uint8Array(n * Math.ceil(blocks / 2));
-  const q = new Uint8Array(blockSize);
-  const block = new Float64Array(blockSize);
-  for (let col = 0; col < n; col++)
-    for (let b = 0; b < blocks; b++) {
-      const start = b * blockSize;
-      const count = Math.min(k, start + blockSize) - start;
-      for (let r = 0; r < count; r++) block[r] = values[(start + r) * n + col];
-      const { scale, zp } = bestBlockParams(block.subarray(0, count), symmetric);
-      q.fill(zp);
-      if (scale !== 0) for (let r = 0; r < count; r++) q[r] = quantize4(block[r], scale, zp);
-      const at = (col * blocks + b) * blob;
-      for (let i = 0; i < blob; i++) data[at + i] = q[2 * i] | (q[2 * i + 1] << 4);
-      scales[col * blocks + b] = scale;
-      if (zeroPoints) {
-        const zi = col * Math.ceil(blocks / 2) + (b >> 1);
-        zeroPoints[zi] |= b % 2 === 0 ? zp : zp << 4;
-      }
-    }
-  return { data, scales, zeroPoints, blocks };
-}
-
-function quantize4(v: number, scale: number, zp: number): number {
-  return Math.min(15, Math.max(0, roundHalfEven(v / scale) + zp));
-}
-
-/** Shrink factors of the block range tried when choosing a block's scale (1 = the full range). */
-const CLIP_RATIOS = [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7];
-
-/**
- * Scale and zero point of one block. The full range maps its extreme onto the grid; clipping the range
- * a little often lowers the total squared error (most values get a finer grid), so a few shrink
- * factors are tried and the one with the smallest error wins.
- */
-function bestBlockParams(block: Float64Array, symmetric: boolean): { scale: number; zp: number } {
-  let lo = 0;
-  let hi = 0;
-  let extreme = 0;
-  for (const v of block) {
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-    if (Math.abs(v) > Math.abs(extreme)) extreme = v;
-  }
-  if (extreme === 0) return { scale: 0, zp: 8 };
-  let best = { scale: 0, zp: 8 };
-  let bestError = Infinity;
-  for (const ratio of CLIP_RATIOS) {
-    let scale: number;
-    let zp: number;
-    if (symmetric) {
-      scale = Math.fround((extreme * ratio) / -8);
-      zp = 8;
-    } else {
-      scale = Math.fround(((hi - lo) * ratio) / 15);
-      zp = Math.min(15, Math.max(0, roundHalfEven((-lo * ratio) / scale)));
-    }
-    let error = 0;
-    for (const v of block) {
-      const d = (quantize4(v, scale, zp) - zp) * scale - v;
-      error += d * d;
-    }
-    if (error < bestError) {
-      bestError = error;
-      best = { scale, zp };
-    }
-  }
-  return best;
-}
-
-/** The float values MatMulNBits computes with for a packed weight, as a row-major [K, N] array (for tests). */
-export function unpackInt4(p: PackedInt4, k: number, n: number, blockSize: number): Float32Array {
-  const out = new Float32Array(k * n);
-  const blob = blockSize / 2;
-  for (let col = 0; col < n; col++)
-    for (let b = 0; b < p.blocks; b++) {
-      const zByte = p.zeroPoints?.[col * Math.ceil(p.blocks / 2) + (b >> 1)];
-      const zp = zByte === undefined ? 8 : b % 2 === 0 ? zByte & 15 : zByte >> 4;
-      const scale = p.scales[col * p.blocks + b];
-      for (let i = 0; i < blockSize; i++) {
-        const r = b * blockSize + i;
-        if (r >= k) break;
-        const byte = p.data[(col * p.blocks + b) * blob + (i >> 1)];
-        const q = i % 2 === 0 ? byte & 15 : byte >> 4;
-        out[r * n + col] = (q - zp) * scale;
-      }
-    }
-  return out;
-}
+/** Layers with more inputs than this are rounded without GPTQ (its cost grows with K³ and K²·N). */
+export const GPTQ_MAX_K = 1024;
 
 /** The weight of a MatMul or Gemm as row-major [K, N] (Gemm's transB undone, alpha applied), or why not. */
 function weightKN(
@@ -192,6 +105,9 @@ export const quantizeInt4 = defineStage({
     '4-bit block-wise weights for MatMul/Gemm (onnxruntime MatMulNBits): about 6–7× smaller layers, activations stay float.',
   category: 'quantize',
   params: quantizeInt4Params,
+  // Reads the calibration split when a dataset is open (GPTQ) but runs without one, so the dataset
+  // is part of its cache key without being required.
+  needs: { calibration: false },
   tolerance: { top1Agreement: 0.9, sqnrDb: 12 },
   async run(input, params, ctx) {
     assertFloatModel(input, 'quantize-int4');
@@ -206,29 +122,77 @@ export const quantizeInt4 = defineStage({
     const replaced: string[] = [];
     let floatBytes = 0;
     let packedBytes = 0;
-    const candidates = graph
-      .topologicalOrder()
-      .filter((n) => n.domain === '' && (n.opType === 'MatMul' || n.opType === 'Gemm'));
-    let done = 0;
-    for (const n of candidates) {
-      ctx.signal.throwIfAborted();
-      ctx.progress(++done, candidates.length);
+    const skip = (why: string) => skipped.set(why, (skipped.get(why) ?? 0) + 1);
+    const layers: Node[] = [];
+    for (const n of graph.topologicalOrder()) {
+      if (n.domain !== '' || (n.opType !== 'MatMul' && n.opType !== 'Gemm')) continue;
       const key = nodeKey(n);
       if (exclude.has(key)) {
         excluded.push(key);
         continue;
       }
-      const skip = (why: string) => skipped.set(why, (skipped.get(why) ?? 0) + 1);
       if (facts.get(n.inputs[0])?.elemType !== DataType.FLOAT) {
         skip(`${n.opType} input is not float32`);
         continue;
       }
       const w = weightKN(graph, n, model);
-      if (typeof w === 'string') {
-        skip(w);
-        continue;
-      }
-      const p = packInt4(w.values, w.k, w.n, params.blockSize, params.symmetric);
+      if (typeof w === 'string') skip(w);
+      else layers.push(n);
+    }
+    if (layers.length === 0)
+      throw new Error(
+        `quantize-int4: the model has no MatMul or Gemm with a constant 2-D weight to quantize${
+          excluded.length || skipped.size
+            ? ` (${[...(excluded.length ? [`${excluded.length} excluded`] : []), ...[...skipped].map(([why, k]) => `${k}: ${why}`)].join('; ')})`
+            : ''
+        }`,
+      );
+    const notes: string[] = [];
+    let moments = new Map<string, FeatureMoments>();
+    const calibrated = params.calibrated && ctx.data !== undefined;
+    if (calibrated) {
+      const source = calibrationSource(model, ctx.data!, params.calibrationSamples, 'quantize-int4');
+      moments = await featureMoments(
+        model,
+        [...new Set(layers.map((n) => n.inputs[0]))],
+        ctx.runtime,
+        source,
+        {
+          fullUpTo: params.method === 'gptq' ? GPTQ_MAX_K : 0,
+          signal: ctx.signal,
+          progress: ctx.progress,
+        },
+      );
+      notes.push(
+        `input features measured on ${source.count} calibration sample${source.count === 1 ? '' : 's'}`,
+      );
+    }
+    const methods = new Map<string, number>();
+    let done = 0;
+    for (const n of layers) {
+      ctx.signal.throwIfAborted();
+      ctx.progress(++done, layers.length, 'packing 4-bit blocks');
+      const key = nodeKey(n);
+      // Read again rather than kept from the check above: only one layer's float weights at a time.
+      const w = weightKN(graph, n, model) as { values: Float64Array; k: number; n: number };
+      const m = moments.get(n.inputs[0]);
+      const fits = m?.features === w.k;
+      let p: PackedInt4 | undefined;
+      let how = calibrated ? 'RTN weighted by input feature size' : 'RTN';
+      if (params.method === 'gptq' && fits && m.gram) {
+        p = packInt4Gptq(w.values, w.k, w.n, params.blockSize, params.symmetric, m.gram);
+        how = p ? 'GPTQ' : 'RTN weighted by input feature size (GPTQ: degenerate input statistics)';
+      } else if (params.method === 'gptq' && calibrated && w.k > GPTQ_MAX_K)
+        how = `RTN weighted by input feature size (GPTQ only up to ${GPTQ_MAX_K} inputs)`;
+      p ??= packInt4(
+        w.values,
+        w.k,
+        w.n,
+        params.blockSize,
+        params.symmetric,
+        fits ? m.meanSquares : undefined,
+      );
+      methods.set(how, (methods.get(how) ?? 0) + 1);
       const base = n.inputs[1];
       const b = addConstant(
         graph,
@@ -257,6 +221,7 @@ export const quantizeInt4 = defineStage({
             makeAttr('N', w.n),
             makeAttr('bits', 4),
             makeAttr('block_size', params.blockSize),
+            ...(params.compute === 'int8' ? [makeAttr('accuracy_level', 4)] : []),
           ],
         },
         { before: n },
@@ -292,20 +257,13 @@ export const quantizeInt4 = defineStage({
       counts.set(n.opType, (counts.get(n.opType) ?? 0) + 1);
       changes.push({ node: key, kind: 'quantized', detail: 'int4' });
     }
-    if (counts.size === 0)
-      throw new Error(
-        `quantize-int4: the model has no MatMul or Gemm with a constant 2-D weight to quantize${
-          excluded.length || skipped.size
-            ? ` (${[...(excluded.length ? [`${excluded.length} excluded`] : []), ...[...skipped].map(([why, k]) => `${k}: ${why}`)].join('; ')})`
-            : ''
-        }`,
-      );
     importDomain(model, 'com.microsoft', 1);
     removeUnusedConstants(graph, replaced);
-    const notes = [
+    notes.unshift(
       `quantized ${[...counts].map(([op, k]) => `${k} ${op}`).join(', ')} to 4-bit MatMulNBits (blocks of ${params.blockSize}, ${params.symmetric ? 'symmetric' : 'asymmetric'})`,
       `weights ${formatBytes(floatBytes)} → ${formatBytes(packedBytes)} (${(floatBytes / packedBytes).toFixed(1)}× smaller)`,
-    ];
+    );
+    notes.push(`rounding: ${[...methods].map(([how, k]) => `${how} ×${k}`).join(', ')}`);
     if (excluded.length) notes.push(`excluded ${excluded.length}: ${excluded.join(', ')}`);
     for (const [why, k] of skipped) notes.push(`kept ${k} in float: ${why}`);
     return { model, notes, changes };

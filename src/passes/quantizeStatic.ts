@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineStage, type NodeChange, type StageContext } from './types';
 import type { Graph, Model, Node } from '../onnx/ir';
-import { DataType } from '../onnx/dtype';
+import { DataType, dtypeName } from '../onnx/dtype';
 import type { ExternalFiles } from '../onnx/tensor';
 import { attr, makeAttr } from '../onnx/builder';
 import { inferShapes, type ValueFacts } from '../onnx/shapes';
@@ -15,15 +15,18 @@ import {
   addQuantParams,
   assertFloatModel,
   BIAS_GRID,
+  biasWeightScaleFloor,
   computeQuantParams,
   floatConstant,
   foldBiasAdds,
+  foldScaleMuls,
   insertActivationQdq,
   nodeKey,
   quantizeBias,
   quantizeValue,
   quantizeWeight,
   removeUnusedConstants,
+  WEIGHT_GRID,
   type QuantParams,
 } from './qdq';
 
@@ -163,12 +166,28 @@ export function prepareStatic(model: Model, params: QuantizeStaticParams): Prepa
   );
   notes.push(...opsetNote(upgrade));
   if (upgrade.rewritten.size) facts = inferShapes(copy.graph, { opset: copy.opsetVersion() });
-  const folded = foldBiasAdds(copy.graph, copy.external, facts, new Set(params.exclude));
-  if (folded.length) {
-    notes.push(`folded ${folded.length} bias Add${folded.length === 1 ? '' : 's'} into the layer before`);
-    for (const f of folded)
-      changes.push({ node: f, kind: 'fused', detail: 'bias folded into the layer before' });
+  const exclude = new Set(params.exclude);
+  const muls: string[] = [];
+  const adds: string[] = [];
+  // Conv → Add → Mul → Add chains need both folds in turn.
+  for (let round = 0; round < 4; round++) {
+    const m = foldScaleMuls(copy.graph, copy.external, facts, exclude);
+    const a = foldBiasAdds(copy.graph, copy.external, facts, exclude);
+    if (m.length + a.length === 0) break;
+    muls.push(...m);
+    adds.push(...a);
     facts = inferShapes(copy.graph, { opset: copy.opsetVersion() });
+  }
+  if (adds.length || muls.length) {
+    const parts = [
+      ...(adds.length ? [`${adds.length} bias Add${adds.length === 1 ? '' : 's'}`] : []),
+      ...(muls.length ? [`${muls.length} scale Mul${muls.length === 1 ? '' : 's'}`] : []),
+    ];
+    notes.push(`folded ${parts.join(' and ')} into the layer before`);
+    for (const f of adds)
+      changes.push({ node: f, kind: 'fused', detail: 'bias folded into the layer before' });
+    for (const f of muls)
+      changes.push({ node: f, kind: 'fused', detail: 'scale folded into the layer before' });
   }
   return { model: copy, facts, notes, changes };
 }
@@ -359,7 +378,9 @@ export function calibrationSource(model: Model, data: Dataset, limit: number, st
     );
   const elemType = model.graph.valueElemType(input.name);
   if (elemType !== undefined && elemType !== data.input.elemType)
-    throw new Error(`${stage}: calibration samples do not have the element type of input "${input.name}"`);
+    throw new Error(
+      `${stage}: calibration samples are ${dtypeName(data.input.elemType)} but input "${input.name}" is ${dtypeName(elemType)}`,
+    );
   return { count: indices.length, feeds: (i) => data.sample(indices[i]).feeds };
 }
 
@@ -386,6 +407,8 @@ interface SizeTally {
   quantBytes: number;
   /** Bias values beyond int32 at scale = input scale × weight scale (clamped). */
   saturatedBias: number;
+  /** Weight channels whose scale was raised so that their bias fits int32. */
+  raisedScales: number;
 }
 
 /**
@@ -401,7 +424,7 @@ export function applyStatic(
   const { model } = prepared;
   const graph = model.graph;
   const grid = activationGrid(params.activationType);
-  const tally: SizeTally = { floatBytes: 0, quantBytes: 0, saturatedBias: 0 };
+  const tally: SizeTally = { floatBytes: 0, quantBytes: 0, saturatedBias: 0, raisedScales: 0 };
   const paramsOf = new Map<string, QuantParams>();
   const quantParams = (t: string): QuantParams => {
     const r = plan.tensors.get(t) ?? t;
@@ -442,10 +465,25 @@ export function applyStatic(
       const alpha = n.opType === 'Gemm' ? n.attrFloat('alpha', 1) : 1;
       const cacheKey = `${name}|${p.weight.axis}|${alpha}`;
       let w = weightCache.get(cacheKey);
-      if (!w) {
+      // A bias needs weight scales large enough for bias / (input scale × weight scale) to fit int32.
+      let floor: Float64Array | undefined;
+      if (p.bias !== undefined && input0) {
+        const b = floatConstant(graph, n.inputs[p.bias], model.external)!.values;
+        const beta = n.opType === 'Gemm' ? n.attrFloat('beta', 1) : 1;
+        floor = biasWeightScaleFloor(beta === 1 ? b : b.map((v) => v * beta), quantParams(input0).scale);
+        if (p.weight.axis === undefined) floor = Float64Array.of(Math.max(0, ...floor));
+      }
+      const tooSmall = (scales: Float32Array) =>
+        floor !== undefined && scales.some((v, k) => v < floor[floor.length === 1 ? 0 : k]);
+      if (!w || tooSmall(w.scales)) {
         const c = floatConstant(graph, name, model.external)!;
         const values = alpha === 1 ? c.values : c.values.map((v) => v * alpha);
-        const q = quantizeWeight(values, c.dims, p.weight.axis);
+        let q = quantizeWeight(values, c.dims, p.weight.axis);
+        if (tooSmall(q.scales)) {
+          const plain = q.scales;
+          q = quantizeWeight(values, c.dims, p.weight.axis, WEIGHT_GRID, floor);
+          tally.raisedScales += q.scales.filter((v, k) => v !== plain[k]).length;
+        }
         const dq = addDequantizedConstant(
           graph,
           name,
@@ -456,7 +494,7 @@ export function applyStatic(
         tally.floatBytes += c.values.length * 4;
         tally.quantBytes += c.values.length + q.scales.length * 5;
         w = { dq, scales: q.scales };
-        weightCache.set(cacheKey, w);
+        if (!weightCache.has(cacheKey)) weightCache.set(cacheKey, w);
       }
       replaced.push(name);
       n.setInput(p.weight.index, w.dq);
@@ -608,6 +646,10 @@ export function staticNotes(
   ];
   if (plan.excluded.length) notes.push(`excluded ${plan.excluded.length}: ${plan.excluded.join(', ')}`);
   for (const [why, k] of plan.skipped) notes.push(`kept ${k} in float: ${why}`);
+  if (tally.raisedScales)
+    notes.push(
+      `raised the weight scale of ${tally.raisedScales} channel${tally.raisedScales === 1 ? '' : 's'} so that ${tally.raisedScales === 1 ? 'its bias fits' : 'their biases fit'} int32`,
+    );
   if (tally.saturatedBias)
     notes.push(
       `clamped ${tally.saturatedBias} bias value${tally.saturatedBias === 1 ? '' : 's'} to the int32 range`,

@@ -96,11 +96,21 @@ describe('quantization stages on the bundled sample model and its dataset', () =
     expect(ratio).toBeLessThan(0.56);
     expect(fh.accuracy).toBeGreaterThanOrEqual(fh.referenceAccuracy - 0.001);
 
-    const int4 = await quantizeInt4.run(model, quantizeInt4Params.parse({}), stageContext());
+    // With the dataset open the studio rounds with GPTQ on its calibration split; without, RTN.
+    const int4 = await quantizeInt4.run(model, quantizeInt4Params.parse({}), stageContext(data));
     checkModel(int4.model);
+    // fc1 has 1568 inputs, above GPTQ's limit: weighted round-to-nearest there, GPTQ for fc2.
+    expect(int4.notes).toContain(
+      'rounding: RTN weighted by input feature size (GPTQ only up to 1024 inputs) ×1, GPTQ ×1',
+    );
     const f4 = await compareOnDataset(model, int4.model, data);
-    figure('quantize-int4', model, int4.model, f4);
+    figure('quantize-int4 (calibrated)', model, int4.model, f4);
     expect(f4.agreement).toBeGreaterThanOrEqual(0.98);
+    const rtn = await quantizeInt4.run(model, quantizeInt4Params.parse({}), stageContext());
+    const fr = await compareOnDataset(model, rtn.model, data);
+    figure('quantize-int4 (RTN, no data)', model, rtn.model, fr);
+    expect(fr.agreement).toBeGreaterThanOrEqual(0.98);
+    expect(f4.sqnrDb).toBeGreaterThan(fr.sqnrDb);
   });
 
   it('the pipeline service analyses a quantize step and reports progress', async () => {

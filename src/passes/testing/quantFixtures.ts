@@ -7,6 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { expect } from 'vitest';
+import type * as Tf from '@tensorflow/tfjs';
 import { GraphBuilder } from '../../onnx/builder';
 import { DataType } from '../../onnx/dtype';
 import { Model } from '../../onnx/ir';
@@ -21,6 +23,15 @@ import { hasSharedModels, readBytes, sharedModelsDir } from '../../test/fixtures
 import type { StageContext } from '../types';
 
 export const runtime: Runtime = createNodeRuntime({ threads: 1 });
+
+/**
+ * Byte equality of two encoded models without vitest's element-by-element diffing, which takes
+ * seconds on a few hundred KB.
+ */
+export function expectSameBytes(actual: Uint8Array, expected: Uint8Array): void {
+  expect(actual.byteLength).toBe(expected.byteLength);
+  expect(Buffer.compare(actual, expected)).toBe(0);
+}
 
 export function stageContext(data?: Dataset, signal = new AbortController().signal): StageContext {
   return { runtime, data, progress: () => {}, signal };
@@ -63,32 +74,183 @@ export function buildCnn(options: { opset?: number; seed?: number } = {}): Model
   return b.model({ opset: options.opset ?? 17 });
 }
 
+/** Weights of one MatMul + Add layer: [K, N] row-major and [N]. */
+export interface DenseWeights {
+  weight: Float32Array;
+  bias: Float32Array;
+}
+
 /**
- * x[1,8,64] → (MatMul 64→256, Add, Relu) → (MatMul 256→256, Add, Relu) → MatMul 256→10 → Add →
- * ReduceMean over the 8 rows → y[1,10]. A 3-D activation like a transformer's, so MatMul+Add stay
- * MatMul+Add. Node names: mm1, add1, relu1, mm2, add2, relu2, mm3, add3, mean.
+ * x[1,8,sizes[0]] → (MatMul, Add, Relu) per hidden layer → MatMul → Add → ReduceMean over the 8 rows →
+ * y[1,classes]. A 3-D activation like a transformer's, so MatMul+Add stay MatMul+Add. Node names:
+ * mm1, add1, relu1, mm2, …, mean. Weights are given, or random (He) from `seed`.
+ */
+function mlpModel(
+  sizes: readonly number[],
+  layer: (l: number, k: number, n: number) => DenseWeights,
+  opset = 17,
+) {
+  const b = new GraphBuilder('mlp');
+  let h = b.input('x', DataType.FLOAT, [1, TOKEN_TASK.tokens, sizes[0]]);
+  const layers = sizes.length - 1;
+  for (let l = 0; l < layers; l++) {
+    const [k, n] = [sizes[l], sizes[l + 1]];
+    const { weight, bias } = layer(l, k, n);
+    const w = b.initializer(`mm${l + 1}.weight`, DataType.FLOAT, [k, n], weight);
+    const c = b.initializer(`mm${l + 1}.bias`, DataType.FLOAT, [n], bias);
+    const m = b.op('MatMul', [h, w], {}, `mm${l + 1}`);
+    h = b.op('Add', [m, c], {}, `add${l + 1}`);
+    if (l < layers - 1) h = b.op('Relu', [h], {}, `relu${l + 1}`);
+  }
+  b.node('ReduceMean', [h], { axes: [1], keepdims: 0 }, { name: 'mean', outputs: ['y'] });
+  b.output('y', DataType.FLOAT, [1, sizes[layers]]);
+  return b.model({ opset });
+}
+
+/**
+ * The random-weight MLP x[1,8,64] → 256 → 256 → 10 (see {@link mlpModel}). Its logits on random
+ * inputs are nearly tied, unlike a trained model's: use {@link trainedTokenMlp} for fidelity figures.
  */
 export function buildMlp(options: { seed?: number; opset?: number } = {}): Model {
   const seed = options.seed ?? 11;
-  const b = new GraphBuilder('mlp');
-  let h = b.input('x', DataType.FLOAT, [1, 8, 64]);
-  const sizes = [64, 256, 256, 10];
-  for (let l = 0; l < 3; l++) {
-    const [k, n] = [sizes[l], sizes[l + 1]];
-    const w = b.initializer(`mm${l + 1}.weight`, DataType.FLOAT, [k, n], he(k * n, k, seed + 2 * l));
-    const bias = b.initializer(
-      `mm${l + 1}.bias`,
-      DataType.FLOAT,
-      [n],
-      randomNormal(n, seed + 2 * l + 1, 0.1),
-    );
-    const m = b.op('MatMul', [h, w], {}, `mm${l + 1}`);
-    h = b.op('Add', [m, bias], {}, `add${l + 1}`);
-    if (l < 2) h = b.op('Relu', [h], {}, `relu${l + 1}`);
+  return mlpModel(
+    [64, 256, 256, 10],
+    (l, k, n) => ({
+      weight: he(k * n, k, seed + 2 * l),
+      bias: randomNormal(n, seed + 2 * l + 1, 0.1),
+    }),
+    options.opset,
+  );
+}
+
+/**
+ * A synthetic sequence-classification task: each sample is 8 tokens of 64 features and one of 10
+ * classes. Every token carries its class prototype at a random strength (0–0.5) under unit Gaussian
+ * noise; one token in ten is three times noisier, and two feature channels are loud noise (std 6),
+ * like the outlier dimensions of transformer activations. A single token says little; the 8 together
+ * classify about 94 % of samples right, so part of the samples sit near a decision boundary.
+ */
+export const TOKEN_TASK = { tokens: 8, features: 64, classes: 10, outlierChannels: [5, 37] } as const;
+
+function gaussian(rand: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+}
+
+/** `count` samples of {@link TOKEN_TASK} ([count, 8, 64] values, labels), deterministic per seed. */
+export function tokenTaskSamples(count: number, seed: number): { values: Float32Array; labels: Int32Array } {
+  const { tokens, features, classes, outlierChannels } = TOKEN_TASK;
+  const protoRand = seededRandom(100);
+  const prototypes = Array.from({ length: classes }, () =>
+    Float32Array.from({ length: features }, () => gaussian(protoRand)),
+  );
+  const loud = new Set<number>(outlierChannels);
+  const rand = seededRandom(seed);
+  const values = new Float32Array(count * tokens * features);
+  const labels = new Int32Array(count);
+  for (let s = 0; s < count; s++) {
+    const c = Math.floor(rand() * classes);
+    labels[s] = c;
+    for (let t = 0; t < tokens; t++) {
+      const strength = 0.5 * rand();
+      const noise = rand() < 0.1 ? 3 : 1;
+      const base = (s * tokens + t) * features;
+      for (let d = 0; d < features; d++)
+        values[base + d] = strength * prototypes[c][d] + (loud.has(d) ? 6 : noise) * gaussian(rand);
+    }
   }
-  b.node('ReduceMean', [h], { axes: [1], keepdims: 0 }, { name: 'mean', outputs: ['y'] });
-  b.output('y', DataType.FLOAT, [1, 10]);
-  return b.model({ opset: options.opset ?? 17 });
+  return { values, labels };
+}
+
+/** A trained MatMul-heavy model and held-out labelled samples of its task. */
+export interface TrainedMlp {
+  model: Model;
+  /** 100 calibration + 1000 evaluation samples, never seen in training. */
+  data: Dataset;
+  /** Float accuracy on the evaluation split, as TensorFlow.js computed it. */
+  accuracy: number;
+  trainingMs: number;
+}
+
+let trainedMlp: Promise<TrainedMlp> | undefined;
+
+/**
+ * x[1,8,64] → 128 → 128 → 10 (the {@link mlpModel} topology) trained on {@link TOKEN_TASK} with
+ * TensorFlow.js (WASM backend, ~2–3 s): one pass over 6,144 fresh samples, Adam, seeded. Trained
+ * weights have the structure of real layers (ignored noise channels, confident margins on most
+ * samples) that random weights lack. Trained once per test file.
+ */
+export function trainedTokenMlp(): Promise<TrainedMlp> {
+  trainedMlp ??= trainTokenMlp();
+  return trainedMlp;
+}
+
+async function trainTokenMlp(): Promise<TrainedMlp> {
+  const tf = await import('@tensorflow/tfjs');
+  await import('@tensorflow/tfjs-backend-wasm');
+  await tf.setBackend('wasm');
+  const { tokens, features, classes } = TOKEN_TASK;
+  const sizes = [features, 128, 128, classes];
+  const start = performance.now();
+  const variables = sizes.slice(1).map((n, l) => ({
+    weight: tf.variable(
+      (l < sizes.length - 2
+        ? tf.initializers.heNormal({ seed: 7 + l })
+        : tf.initializers.glorotUniform({ seed: 7 + l })
+      ).apply([sizes[l], n]) as Tf.Tensor2D,
+    ),
+    bias: tf.variable(tf.zeros([n])),
+  }));
+  const forward = (x: Tf.Tensor2D, batch: number) => {
+    let h = x;
+    variables.forEach(({ weight, bias }, l) => {
+      h = tf.matMul(h, weight).add(bias);
+      if (l < variables.length - 1) h = tf.relu(h);
+    });
+    return h.reshape([batch, tokens, classes]).mean(1) as Tf.Tensor2D;
+  };
+  const train = tokenTaskSamples(6144, 1);
+  const optimizer = tf.train.adam(0.003);
+  const batch = 64;
+  for (let i = 0; i + batch <= train.labels.length; i += batch) {
+    const loss = optimizer.minimize(
+      () =>
+        tf.tidy(() => {
+          const x = tf.tensor2d(
+            train.values.subarray(i * tokens * features, (i + batch) * tokens * features),
+            [batch * tokens, features],
+          );
+          const y = tf.oneHot(tf.tensor1d(train.labels.subarray(i, i + batch), 'int32'), classes);
+          return tf.losses.softmaxCrossEntropy(y, forward(x, batch)) as Tf.Scalar;
+        }),
+      true,
+    );
+    loss?.dispose();
+  }
+  const weights = variables.map(({ weight, bias }) => ({
+    weight: weight.dataSync() as Float32Array,
+    bias: bias.dataSync() as Float32Array,
+  }));
+  const trainingMs = performance.now() - start;
+  const model = mlpModel(sizes, (l) => weights[l]);
+
+  const [calibration, evaluation] = [100, 1000];
+  const held = tokenTaskSamples(calibration + evaluation, 2);
+  const predicted = tf.tidy(() =>
+    forward(tf.tensor2d(held.values, [held.labels.length * tokens, features]), held.labels.length)
+      .argMax(1)
+      .dataSync(),
+  );
+  let right = 0;
+  for (let i = calibration; i < held.labels.length; i++) if (predicted[i] === held.labels[i]) right++;
+  tf.disposeVariables();
+  const data = new Dataset(
+    { values: held.values, count: held.labels.length, sampleShape: [tokens, features], labels: held.labels },
+    { name: 'x', elemType: DataType.FLOAT, shape: [1, tokens, features] },
+    PreprocessSchema.parse({}),
+    makeSplits(held.labels.length, { train: 0, calibration, evaluation }),
+    'token-task',
+  );
+  return { model, data, accuracy: right / evaluation, trainingMs };
 }
 
 /** Smooth random images (low-frequency patterns plus noise) so activations look like real ones. */
@@ -107,6 +269,46 @@ export function syntheticImages(count: number, shape: readonly number[], seed: n
           out[((s * c + ch) * h + y) * w + x] =
             amp * Math.sin(fx * x + fy * y + phase) + 0.3 * (rand() - 0.5) + 0.2;
     }
+  return out;
+}
+
+/**
+ * Text-like images for OCR models, normalized as PaddleOCR feeds them ((pixel / 255 − 0.5) / 0.5):
+ * a light, slightly uneven background with lines of dark glyphs, each glyph a few random strokes
+ * (bars and dots) in a cell as tall as the line. `lines` text lines fill the height evenly.
+ */
+export function textImages(count: number, shape: readonly number[], seed: number, lines = 1): Float32Array {
+  const [c, h, w] = shape.slice(-3);
+  const rand = seededRandom(seed);
+  const out = new Float32Array(count * c * h * w);
+  const plane = new Float32Array(h * w);
+  for (let s = 0; s < count; s++) {
+    const paper = 0.6 + 0.35 * rand();
+    const ink = -0.6 - 0.35 * rand();
+    for (let i = 0; i < h * w; i++) plane[i] = paper + 0.06 * (rand() - 0.5);
+    const band = h / lines;
+    for (let l = 0; l < lines; l++) {
+      const size = Math.max(6, Math.floor(band * (0.45 + 0.3 * rand())));
+      const top = Math.floor(l * band + (band - size) * rand());
+      let x = Math.floor(rand() * size);
+      const end = w - Math.floor(rand() * w * 0.3);
+      while (x + size <= end) {
+        const strokes = 2 + Math.floor(rand() * 3);
+        for (let k = 0; k < strokes; k++) {
+          const horizontal = rand() < 0.5;
+          const thick = Math.max(1, Math.round(size * 0.12));
+          const len = Math.floor(size * (0.4 + 0.6 * rand()));
+          const y0 = top + Math.floor(rand() * (size - (horizontal ? thick : len)));
+          const x0 = x + Math.floor(rand() * (size - (horizontal ? len : thick)));
+          for (let y = y0; y < y0 + (horizontal ? thick : len); y++)
+            for (let xx = x0; xx < x0 + (horizontal ? len : thick); xx++)
+              if (y >= 0 && y < h && xx >= 0 && xx < w) plane[y * w + xx] = ink;
+        }
+        x += size + Math.floor(size * (0.1 + (rand() < 0.15 ? 0.8 : 0.2) * rand()));
+      }
+    }
+    for (let ch = 0; ch < c; ch++) out.set(plane, (s * c + ch) * h * w);
+  }
   return out;
 }
 
