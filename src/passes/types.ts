@@ -25,6 +25,8 @@ export interface StageContext {
   signal: AbortSignal;
   /** Live training: curves, pause/stop and checkpoints (the studio and the CLI provide it). */
   training?: TrainingHost;
+  /** Files the user added for stages to read by name (e.g. the student .onnx of `distill`). */
+  files?: ReadonlyMap<string, Uint8Array>;
 }
 
 /**

@@ -78,6 +78,16 @@ export interface RunPipelineOptions {
   training?: (stageKey: string, index: number) => TrainingHost | undefined;
   /** The stages recipes may name (the registry by default; tests add their own). */
   registry?: readonly AnyStage[];
+  /** Files the user added for stages, by name (a stage parameter names the one it reads). */
+  files?: ReadonlyMap<string, Uint8Array>;
+}
+
+/** Hashes of the added files a stage's parameters name: the stage's output depends on their content. */
+async function namedFilesKey(params: Record<string, unknown>, files?: ReadonlyMap<string, Uint8Array>) {
+  if (!files?.size) return '';
+  const named = Object.values(params).filter((v): v is string => typeof v === 'string' && files.has(v));
+  const hashes = await Promise.all(named.sort().map(async (n) => `${n}:${await sha256Hex(files.get(n)!)}`));
+  return hashes.join(',');
 }
 
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
@@ -229,7 +239,9 @@ export async function runPipeline(options: RunPipelineOptions): Promise<StageRes
       // Stages that read the data (calibration, training) depend on it as much as on their input.
       const dataKey = stage.needs || stage.trains ? datasetKey : '';
       const key = await sha256Hex(
-        new TextEncoder().encode(`${current.hash}|${stage.id}|${canonicalJson(params)}|${dataKey}`),
+        new TextEncoder().encode(
+          `${current.hash}|${stage.id}|${canonicalJson(params)}|${dataKey}${await namedFilesKey(params, options.files)}`,
+        ),
       );
       let out = cache.stages.get(key);
       const cached = !!out;
@@ -241,6 +253,7 @@ export async function runPipeline(options: RunPipelineOptions): Promise<StageRes
           signal: signal ?? new AbortController().signal,
           progress: (d: number, t: number, note?: string) => options.onProgress?.(index, d, t, note),
           training: stage.category === 'train' || stage.trains ? options.training?.(key, index) : undefined,
+          files: options.files,
         };
         const r = await stage.run(current.model.clone(), params, ctx);
         signal?.throwIfAborted();

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../onnx/builder';
@@ -8,7 +9,7 @@ import { tensorArray } from '../onnx/tensor';
 import { checkModel } from '../onnx/validate';
 import { feedsFor, outputs, testContext } from '../passes/testing/harness';
 import { randomNormal } from '../passes/testing/quantFixtures';
-import { readBytes, repoRoot } from '../test/fixtures';
+import { readBytes, repoRoot, sharedModelsDir } from '../test/fixtures';
 import {
   NoRemovableBlockError,
   fileStudent,
@@ -18,6 +19,7 @@ import {
   shallowStudent,
 } from './students';
 
+const resnet50 = path.join(sharedModelsDir, 'light/light_resnet50.onnx');
 const sample = () => Model.decode(readBytes(path.join(repoRoot, 'public/samples/digits-cnn.onnx')));
 
 /** Conv 3×3 (pad 1) + BatchNormalization, named `${name}.conv` / `${name}.bn`; returns the BN output. */
@@ -96,6 +98,21 @@ describe('shallow students: repeated blocks whose shapes allow removal', () => {
     expect(student.model.graph.nodes.map((n) => n.name)).toContain('plain1.relu');
     expect(student.model.graph.nodes.map((n) => n.name)).not.toContain('plain2.conv');
     expect(student.description).toMatch(/removed 3 repeated blocks/);
+    expect(student.changes.filter((c) => c.kind === 'removed').map((c) => c.node)).toEqual([
+      'plain2.conv',
+      'plain2.bn',
+      'plain2.relu',
+      'plain3.conv',
+      'plain3.bn',
+      'plain3.relu',
+      'res2a.conv',
+      'res2a.bn',
+      'res2a.relu',
+      'res2b.conv',
+      'res2b.bn',
+      'res2.add',
+      'res2.relu',
+    ]);
     const ctx = testContext();
     const feeds = feedsFor(teacher, { N: 2 });
     const [a] = await outputs(ctx, teacher, feeds);
@@ -104,6 +121,21 @@ describe('shallow students: repeated blocks whose shapes allow removal', () => {
     // The teacher itself is unchanged.
     expect(convs(teacher)).toBe(11);
   });
+
+  it.skipIf(!existsSync(resnet50))(
+    'finds the bottleneck runs of a real ResNet-50 (Sum joins) and its shallow student runs in onnxruntime',
+    async () => {
+      const teacher = Model.decode(readBytes(resnet50));
+      expect(repeatedBlocks(teacher).map((r) => r.length)).toEqual([2, 3, 5, 2]);
+      const student = shallowStudent(teacher, 0.5);
+      checkModel(student.model);
+      // One of 2, one of 3, two of 5 (round(2.5) = 3 kept), one of 2: the first block of each stage changes shape and stays.
+      expect(student.description).toMatch(/removed 5 repeated blocks \(50 nodes/);
+      const [out] = await outputs(testContext(), student.model, feedsFor(student.model));
+      expect(out.dims).toEqual([1, 1000]);
+    },
+    60_000,
+  );
 
   it('keeps at least one block of every run', () => {
     const student = shallowStudent(blockModel(2, 0), 0.1);
@@ -128,6 +160,9 @@ describe('narrow students', () => {
     const fc1 = student.model.graph.nodes.find((n) => n.name === '/classifier/fc1/Gemm')!;
     expect(student.model.graph.initializers.get(fc1.inputs[1])!.dims.map(Number)).toEqual([24, 392]);
     expect(student.description).toMatch(/width 0\.25/);
+    expect(student.changes.filter((c) => c.kind === 'pruned').map((c) => c.node)).toContain(
+      '/classifier/fc1/Gemm',
+    );
   });
 
   it('rejects widths channel pruning cannot reach', async () => {
@@ -136,10 +171,10 @@ describe('narrow students', () => {
 });
 
 describe('file students', () => {
-  const mlp = (inputShape: (string | number)[], classes: number) => {
+  const mlp = (inputShape: (string | number)[], classes: number, flattened = 'flat') => {
     const b = new GraphBuilder('mlp');
     const x = b.input('pixels', DataType.FLOAT, inputShape);
-    const f = b.op('Flatten', [x], {}, 'flatten');
+    const [f] = b.node('Flatten', [x], {}, { name: 'flatten', outputs: [flattened] });
     const w = b.initializer('w', DataType.FLOAT, [784, classes], randomNormal(784 * classes, 3, 0.05));
     b.node('MatMul', [f, w], {}, { name: 'mm', outputs: ['scores'] });
     b.output('scores', DataType.FLOAT, ['N', classes]);
@@ -147,21 +182,42 @@ describe('file students', () => {
   };
 
   it('accepts a model with one float input of the data’s shape, whatever its input is called', () => {
-    const s = fileStudent('mlp.onnx', mlp(['N', 1, 28, 28], 10), [1, 1, 28, 28], 10);
+    const s = fileStudent('mlp.onnx', mlp(['N', 1, 28, 28], 10), {
+      sampleShape: [1, 1, 28, 28],
+      classes: 10,
+    });
     expect(s.parameters).toBe(7840);
     expect(s.description).toMatch(/"mlp\.onnx"/);
   });
 
+  it('takes the teacher’s input and output names, moving a student value that had one aside', async () => {
+    const s = fileStudent('mlp.onnx', mlp(['N', 1, 28, 28], 10, 'logits'), {
+      sampleShape: [1, 1, 28, 28],
+      input: 'image',
+      outputs: ['logits'],
+    });
+    checkModel(s.model);
+    expect(s.model.graph.feedInputs().map((v) => v.name)).toEqual(['image']);
+    expect(s.model.graph.outputs.map((v) => v.name)).toEqual(['logits']);
+    expect(s.model.graph.nodes.map((n) => [...n.inputs, '→', ...n.outputs].join(' '))).toEqual([
+      'image → logits_student',
+      'logits_student w → logits',
+    ]);
+    expect(s.description).toMatch(/"pixels" renamed "image", "scores" renamed "logits" as in the teacher/);
+    const [out] = await outputs(testContext(), s.model, { image: feedsFor(s.model, { N: 2 }).image });
+    expect(out.dims).toEqual([2, 10]);
+  });
+
   it('names what does not fit', () => {
-    expect(() => fileStudent('bad.onnx', new TextEncoder().encode('not a model'), [1, 1, 28, 28])).toThrow(
-      /"bad\.onnx" is not a usable ONNX model/,
-    );
-    expect(() => fileStudent('m.onnx', mlp(['N', 1, 32, 32], 10), [1, 1, 28, 28])).toThrow(
+    expect(() =>
+      fileStudent('bad.onnx', new TextEncoder().encode('not a model'), { sampleShape: [1, 1, 28, 28] }),
+    ).toThrow(/"bad\.onnx" is not a usable ONNX model/);
+    expect(() => fileStudent('m.onnx', mlp(['N', 1, 32, 32], 10), { sampleShape: [1, 1, 28, 28] })).toThrow(
       /takes \[N, 1, 32, 32\] but the data are \[1, 1, 28, 28\]/,
     );
-    expect(() => fileStudent('m.onnx', mlp(['N', 1, 28, 28], 7), [1, 1, 28, 28], 10)).toThrow(
-      /7 outputs per sample but the teacher has 10 classes/,
-    );
+    expect(() =>
+      fileStudent('m.onnx', mlp(['N', 1, 28, 28], 7), { sampleShape: [1, 1, 28, 28], classes: 10 }),
+    ).toThrow(/7 outputs per sample but the teacher has 10 classes/);
   });
 });
 

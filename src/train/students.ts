@@ -3,9 +3,9 @@ import { Model, type Dim, type Graph, type Node } from '../onnx/ir';
 import { inferShapes, type ValueFacts } from '../onnx/shapes';
 import { countParameters } from '../onnx/summary';
 import { makeTensor, tensorDims } from '../onnx/tensor';
-import type { TensorProto } from '../onnx/proto/onnx_pb';
+import type { TensorProto, ValueInfoProto } from '../onnx/proto/onnx_pb';
 import { pruneChannels, pruneChannelsParams } from '../passes/pruneChannels';
-import type { StageContext } from '../passes/types';
+import type { NodeChange, StageContext } from '../passes/types';
 import { seededRandom } from '../runtime/inputs';
 
 /** A student model made from (or checked against) the teacher, with what was done to make it. */
@@ -14,6 +14,8 @@ export interface Student {
   parameters: number;
   /** One line on how the student was made. */
   description: string;
+  /** What changed against the teacher, node by node (for the graph overlay). */
+  changes: NodeChange[];
 }
 
 /**
@@ -48,6 +50,7 @@ export async function narrowStudent(
     model: out.model,
     parameters,
     description: `narrow student at width ${width}: ${out.notes[0] ?? ''}`,
+    changes: out.changes,
   };
 }
 
@@ -190,6 +193,7 @@ export function shallowStudent(teacher: Model, depth: number): Student {
   const runs = repeatedBlocks(model);
   let removed = 0;
   let nodes = 0;
+  const changes: NodeChange[] = [];
   const described: string[] = [];
   for (const run of runs) {
     const keep = Math.max(1, Math.round(run.length * depth));
@@ -197,6 +201,9 @@ export function shallowStudent(teacher: Model, depth: number): Student {
     if (!gone.length) continue;
     // Last first, so each removed block's output is re-pointed at a value that still exists.
     for (const block of [...gone].reverse()) model.graph.replaceUses(block.to, block.from);
+    for (const block of gone)
+      for (const n of block.nodes)
+        changes.push({ node: n.name, kind: 'removed', detail: 'repeated block dropped from the student' });
     removed += gone.length;
     nodes += gone.reduce((s, b) => s + b.nodes.length, 0);
     described.push(`${gone.length} of ${run.length} × ${run[0].nodes.map((n) => n.opType).join('·')}`);
@@ -209,19 +216,39 @@ export function shallowStudent(teacher: Model, depth: number): Student {
     model,
     parameters,
     description: `shallow student: removed ${removed} repeated block${removed === 1 ? '' : 's'} (${nodes} nodes: ${described.join('; ')}); parameters ${before.toLocaleString('en-US')} → ${parameters.toLocaleString('en-US')}`,
+    changes,
   };
 }
 
+/** What a supplied student must fit: the data's sample shape and, when known, the teacher's interface. */
+export interface StudentInterface {
+  sampleShape: readonly number[];
+  /** The teacher's input name: the student's input is renamed to it. */
+  input?: string;
+  /** The teacher's output names: the student's outputs are renamed to them, in order. */
+  outputs?: readonly string[];
+  classes?: number;
+}
+
+/** Rename a value everywhere it appears in the graph (producer, readers, graph inputs and outputs, value_info). */
+function renameValue(graph: Graph, from: string, to: string): void {
+  if (from === to) return;
+  graph.replaceUses(from, to, { graphOutputs: true });
+  const producer = graph.producer(from);
+  if (producer) producer.setOutput(producer.outputs.indexOf(from), to);
+  const renamed = (v: ValueInfoProto) => (v.name === from ? { ...v, name: to } : v);
+  graph.inputs = graph.inputs.map(renamed);
+  graph.valueInfo = graph.valueInfo.map(renamed);
+  graph.invalidate();
+}
+
 /**
- * A student the user supplies: decoded, with one float input the dataset can feed (its name may
- * differ from the teacher's) and checked to have as many classes as the teacher.
+ * A student the user supplies: decoded, with one float input the dataset can feed, checked to have
+ * as many classes as the teacher. Its input and outputs take the teacher's names, so the pipeline
+ * (and the stages after it) feed and read it exactly like the teacher.
  */
-export function fileStudent(
-  name: string,
-  bytes: Uint8Array,
-  sampleShape: readonly number[],
-  classes?: number,
-): Student {
+export function fileStudent(name: string, bytes: Uint8Array, expected: StudentInterface): Student {
+  const { sampleShape, classes } = expected;
   let model: Model;
   try {
     model = Model.decode(bytes);
@@ -254,11 +281,30 @@ export function fileStudent(
     throw new Error(
       `The student "${name}" has ${outClasses} outputs per sample but the teacher has ${classes} classes.`,
     );
+  const renames: [string, string][] = [];
+  if (expected.input) renames.push([inputs[0].name, expected.input]);
+  expected.outputs?.forEach((to, i) => {
+    const from = model.graph.outputs[i]?.name;
+    if (from) renames.push([from, to]);
+  });
+  const graph = model.graph;
+  const changed = renames.filter(([from, to]) => from !== to);
+  for (const [from, to] of changed) {
+    // A student value that already has the name steps aside first.
+    if (graph.producer(to) || graph.isGraphInput(to) || graph.initializers.has(to))
+      renameValue(graph, to, graph.uniqueName(`${to}_student`));
+    renameValue(graph, from, to);
+  }
   const parameters = countParameters(model.graph);
   return {
     model,
     parameters,
-    description: `student from "${name}": ${model.graph.nodes.length} nodes, ${parameters.toLocaleString('en-US')} parameters`,
+    description:
+      `student from "${name}": ${model.graph.nodes.length} nodes, ${parameters.toLocaleString('en-US')} parameters` +
+      (changed.length
+        ? `; ${changed.map(([f, t]) => `"${f}" renamed "${t}"`).join(', ')} as in the teacher`
+        : ''),
+    changes: [],
   };
 }
 

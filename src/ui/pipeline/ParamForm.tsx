@@ -237,6 +237,17 @@ function Field({
         />
       );
       break;
+    case 'text':
+      control = (
+        <input
+          type="text"
+          data-param={field.name}
+          aria-label={field.label}
+          value={typeof value === 'string' ? value : (field.default ?? '')}
+          onChange={(e) => onChange(e.currentTarget.value)}
+        />
+      );
+      break;
     case 'json':
       control = (
         <JsonInput

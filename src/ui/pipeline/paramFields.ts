@@ -42,6 +42,8 @@ export type ParamField =
   | (FieldBase & { kind: 'layers'; default: string[] })
   | (FieldBase & { kind: 'enumList'; options: string[]; default: string[] })
   | (FieldBase & { kind: 'stringList'; default: string[] })
+  /** A free-text value, e.g. the name of a file a stage reads. */
+  | (FieldBase & { kind: 'text'; default?: string })
   | (FieldBase & { kind: 'json'; default?: unknown });
 
 /** JavaScript's integer limits stand for "no bound" in zod's JSON Schema. */
@@ -81,6 +83,7 @@ function field(name: string, p: JsonProperty, required: boolean): ParamField {
   if (p.enum && p.enum.every((v) => typeof v === 'string'))
     return { ...base, kind: 'enum', options: p.enum as string[], default: p.default as string | undefined };
   if (type === 'boolean') return { ...base, kind: 'boolean', default: p.default as boolean | undefined };
+  if (type === 'string') return { ...base, kind: 'text', default: p.default as string | undefined };
   if (type === 'number' || type === 'integer') {
     const integer = type === 'integer';
     const min = unbounded(p.minimum ?? p.exclusiveMinimum);
