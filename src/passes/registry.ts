@@ -11,6 +11,8 @@ import { convertFp16 } from './convertFp16';
 import { quantizeInt4 } from './quantizeInt4';
 import { editGraph } from './editGraph';
 import { fineTune } from './fineTune';
+import { distill } from './distill';
+import { quantizeAware } from './quantizeAware';
 
 /** Every stage the studio, recipes and the CLI know, in palette order. One line per stage. */
 export const stages: readonly AnyStage[] = [
@@ -24,7 +26,9 @@ export const stages: readonly AnyStage[] = [
   convertFp16,
   quantizeInt4,
   clusterWeights,
+  distill,
   fineTune,
+  quantizeAware,
   editGraph,
 ];
 

@@ -1,7 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Model, Node } from '../onnx/ir';
 import type { TensorRange } from '../passes/calibration';
-import { computeQuantParams, nodeKey, WEIGHT_GRID, type QuantGrid } from '../passes/qdq';
+import {
+  computeQuantParams,
+  nodeKey,
+  quantizeWeight,
+  roundHalfEven,
+  WEIGHT_GRID,
+  type QuantGrid,
+} from '../passes/qdq';
 import { useTrainingBackend, type TrainingBackend } from './backend';
 import { pruningMasks } from './fineTune';
 import { TrainableGraph, type ForwardHooks, type WeightUse } from './graph';
@@ -24,6 +31,20 @@ export interface FakeQuantParams {
   qmax: number;
 }
 
+/**
+ * On the CPU backend a broadcasting tfjs op over a large activation costs as much as a whole
+ * quantization done in one JavaScript loop (see batchNorm.ts), so there the fake quantizers run as
+ * plain loops with the export's own rounding and weight quantizer (qdq.ts); GPU backends run tfjs
+ * ops. Both compute the same values (tested).
+ */
+const onCpu = () => tf.getBackend() === 'cpu' && !opsOnly;
+let opsOnly = false;
+
+/** Run the fake quantizers as tfjs ops on every backend (true), or as loops on the CPU backend (false). */
+export function useFakeQuantOps(ops: boolean): void {
+  opsOnly = ops;
+}
+
 /** 1 where x / scale lies on the grid's span [lo, hi] (in steps from the zero point), else 0. */
 function insideMask(steps: tf.Tensor, lo: number, hi: number): tf.Tensor {
   return tf.logicalAnd(tf.greaterEqual(steps, lo), tf.lessEqual(steps, hi)).toFloat();
@@ -41,6 +62,28 @@ export function fakeQuantize(x: tf.Tensor, p: FakeQuantParams): tf.Tensor {
   const op = tf.customGrad((...args) => {
     const input = args[0] as tf.Tensor;
     const save = args[1] as tf.GradSaveFunc;
+    if (onCpu()) {
+      const xs = input.dataSync() as Float32Array;
+      const out = new Float32Array(xs.length);
+      const inside = new Uint8Array(xs.length);
+      for (let i = 0; i < xs.length; i++) {
+        const steps = Math.fround(xs[i]! / p.scale);
+        const q = roundHalfEven(steps);
+        out[i] = (q < lo ? lo : q > hi ? hi : q) * p.scale;
+        inside[i] = steps >= lo && steps <= hi ? 1 : 0;
+      }
+      return {
+        value: tf.tensor(out, input.shape, 'float32'),
+        gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
+          const g = (dy as tf.Tensor).dataSync() as Float32Array;
+          return tf.tensor(
+            Float32Array.from(g, (v, i) => (inside[i] ? v : 0)),
+            (dy as tf.Tensor).shape,
+            'float32',
+          );
+        },
+      };
+    }
     const steps = tf.div(input, p.scale);
     save([steps]);
     return {
@@ -64,13 +107,21 @@ export function fakeQuantizeWeight(w: tf.Tensor, axis: number | undefined, grid 
     const input = args[0] as tf.Tensor;
     const rank = input.rank;
     const a = axis === undefined ? undefined : axis < 0 ? axis + rank : axis;
+    const gradFunc = (dy: tf.Tensor | tf.Tensor[]) => dy as tf.Tensor;
+    if (onCpu()) {
+      const q = quantizeWeight(input.dataSync(), input.shape, a, grid);
+      const inner = a === undefined ? q.data.length : input.shape.slice(a + 1).reduce((x, y) => x * y, 1);
+      const channels = q.scales.length;
+      const out = Float32Array.from(q.data, (v, i) => v * q.scales[Math.floor(i / inner) % channels]!);
+      return { value: tf.tensor(out, input.shape, 'float32'), gradFunc };
+    }
     const others = Array.from({ length: rank }, (_, i) => i).filter((i) => i !== a);
     const absMax = a === undefined ? tf.max(tf.abs(input)) : tf.max(tf.abs(input), others, true);
     const raw = tf.div(absMax, half);
     const scale = tf.where(tf.equal(raw, 0), tf.onesLike(raw), raw);
     return {
       value: tf.mul(tf.clipByValue(tf.round(tf.div(input, scale)), grid.qmin, grid.qmax), scale),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => dy as tf.Tensor,
+      gradFunc,
     };
   });
   return op(w);
@@ -162,8 +213,11 @@ export class QatQuantizer {
       activation: (name: string, t: tf.Tensor) => {
         const tensor = this.aliases.get(name) ?? name;
         const root = this.spec.activations.get(tensor);
-        if (root === undefined) return t;
-        if (this.spec.rangeUpdate === 'ema' && root === tensor)
+        // A tensor sharing another's range (MaxPool, Flatten, Reshape of it) holds values already on
+        // that grid: quantizing it again would change no value, and float rounding at the top of the
+        // range could wrongly stop gradients there.
+        if (root !== tensor) return t;
+        if (this.spec.rangeUpdate === 'ema')
           this.pending.push({ root, minMax: tf.keep(tf.stack([tf.min(t), tf.max(t)])) });
         return fakeQuantize(t, this.paramsOf(root));
       },
@@ -222,15 +276,19 @@ export class QatQuantizer {
   }
 }
 
+/** Ranges go into the checkpoint's float32 map as the bytes of two float64s, so a resumed run continues exactly. */
 function writeRanges(weights: Map<string, Float32Array>, ranges: ReadonlyMap<string, TensorRange>): void {
-  for (const [k, r] of ranges) weights.set(RANGE_PREFIX + k, Float32Array.of(r.min, r.max));
+  for (const [k, r] of ranges)
+    weights.set(RANGE_PREFIX + k, new Float32Array(Float64Array.of(r.min, r.max).buffer));
 }
 
 function readRanges(weights: ReadonlyMap<string, Float32Array>): Map<string, TensorRange> {
   const out = new Map<string, TensorRange>();
   for (const [k, v] of weights)
-    if (k.startsWith(RANGE_PREFIX) && v.length === 2)
-      out.set(k.slice(RANGE_PREFIX.length), { min: v[0]!, max: v[1]! });
+    if (k.startsWith(RANGE_PREFIX) && v.length === 4) {
+      const [min, max] = new Float64Array(v.slice().buffer);
+      out.set(k.slice(RANGE_PREFIX.length), { min: min!, max: max! });
+    }
   return out;
 }
 
