@@ -1,6 +1,7 @@
 /**
- * `npm run bench`: runs every bench/*.bench.ts in its own process, one after another (so they do
- * not disturb each other's timings), and exits non-zero when one of them fails.
+ * `npm run bench`: runs every bench/*.bench.ts, and the benchmarks registered below, each in its own
+ * process, one after another (so they do not disturb each other's timings), and exits non-zero when
+ * one of them fails.
  * `npm run bench -- --only parse` runs the benchmarks whose file name contains "parse".
  */
 import { spawnSync } from 'node:child_process';
@@ -16,8 +17,11 @@ const tsx = path.join(repoRoot, 'node_modules/.bin/tsx');
 const { values } = parseArgs({ options: { only: { type: 'string' } } });
 const only = values.only;
 
-const files = readdirSync(benchDir)
-  .filter((f) => f.endsWith('.bench.ts') && (!only || f.includes(only)))
+/** Benchmarks registered by name beside the *.bench.ts files (e.g. those that drive Chromium). */
+const registered = ['training-throughput.ts'];
+
+const files = [...readdirSync(benchDir).filter((f) => f.endsWith('.bench.ts')), ...registered]
+  .filter((f) => !only || f.includes(only))
   .sort();
 if (files.length === 0) {
   console.error(`No benchmarks in ${benchDir}${only ? ` matching "${only}"` : ''}.`);

@@ -6,7 +6,8 @@ import { Model } from '../src/onnx/ir';
 import { summarizeModel, type ModelSummary } from '../src/onnx/summary';
 import type { NamedBytes } from '../src/worker/testing/models';
 
-export const ORIGIN = 'http://localhost:4173';
+// WHITTLE_ORIGIN lets a second preview server (another port) run the same tests.
+export const ORIGIN = process.env.WHITTLE_ORIGIN ?? 'http://localhost:4173';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const sampleFile = path.join(repoRoot, 'public/samples/digits-cnn.onnx');
 export const sharedModelsDir = path.resolve(repoRoot, '../shared/models');

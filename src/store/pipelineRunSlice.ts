@@ -148,7 +148,8 @@ export const createPipelineRunSlice: SliceCreator<PipelineRunSlice> = (set, get)
       { recipe: recipeOf(runSteps), backend, dims, latencyRuns: 20, maxEvalSamples: 1000 },
       (event) => {
         if (running?.runId !== event.runId) return;
-        if (event.type === 'progress')
+        if (event.type === 'training') get().applyTrainingEvent(event);
+        else if (event.type === 'progress')
           set({
             runningIndex: event.index,
             progress: {
@@ -168,6 +169,7 @@ export const createPipelineRunSlice: SliceCreator<PipelineRunSlice> = (set, get)
       },
     );
     running = run;
+    get().beginTraining(run.runId);
     try {
       const result = await run.done;
       if (!result.ok) {
@@ -200,6 +202,7 @@ export const createPipelineRunSlice: SliceCreator<PipelineRunSlice> = (set, get)
     } finally {
       running = null;
       set({ runningIndex: null });
+      get().endTraining();
     }
   },
 

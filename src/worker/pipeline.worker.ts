@@ -7,6 +7,7 @@ import { expose } from 'comlink';
 import { PipelineService } from './pipelineService';
 import { decodeImageInWorker } from './imageDecoder';
 import { loadDatasetFiles, saveDatasetFiles } from '../persist/session';
+import { indexedDbCheckpoints } from '../persist/checkpoints';
 import { createWebRuntime, type WebBackend } from '../runtime/web';
 
 const backends: readonly string[] = ['wasm', 'webgpu'] satisfies WebBackend[];
@@ -19,5 +20,7 @@ expose(
     },
     decodeImage: decodeImageInWorker,
     datasetStore: { save: saveDatasetFiles, load: loadDatasetFiles },
+    // Training checkpoints survive a reload, so running again resumes from the last finished epoch.
+    checkpoints: indexedDbCheckpoints(),
   }),
 );

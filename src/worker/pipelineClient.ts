@@ -114,3 +114,17 @@ export function startSensitivityBudget(
     cancel: () => void remote.cancel(runId),
   };
 }
+
+/** What the training view asks of the training in progress. */
+export type TrainingAction = 'pause' | 'resume' | 'stop';
+
+/**
+ * Pause, resume, or stop-and-keep-best the training stage of a run in the pipeline worker. The
+ * trainer yields between batches, so the call is answered within one batch; false when the run is over.
+ */
+export function controlTraining(runId: string, action: TrainingAction): Promise<boolean> {
+  const remote = pipelineService();
+  if (action === 'pause') return remote.pauseTraining(runId);
+  if (action === 'resume') return remote.resumeTraining(runId);
+  return remote.stopTraining(runId);
+}

@@ -5,7 +5,8 @@ import { summarizeGraph, summarizeModel, type GraphSummary, type ModelSummary } 
 import { profileOperators, type OpTime } from '../metrics/measure';
 import { exportStageModel } from '../pipeline/provenance';
 import { bundleWithExternalData } from '../pipeline/exportBundle';
-import { canonicalJson, type Recipe } from '../pipeline/recipe';
+import { canonicalJson, validateStep, type Recipe } from '../pipeline/recipe';
+import { applyEdits, describeEdit, GraphEditError, type GraphEdit } from '../graph/edits';
 import { PipelineCache, runPipeline, sha256Hex, type StageResult } from '../pipeline/runner';
 import { whittleVersion } from '../report/version';
 import { makeRunReportPdf } from '../report/pdf';
@@ -17,6 +18,9 @@ import {
   type SensitivityStage,
 } from '../passes/sensitivity';
 import type { Runtime, RuntimeSession, SessionOptions } from '../runtime/types';
+import type { CheckpointStoreFactory } from '../persist/checkpoints';
+import type { TrainingBackend } from '../train/backend';
+import { RunTraining, type TrainingEvent } from './trainingHost';
 import {
   DatasetFileSet,
   datasetChoices,
@@ -37,6 +41,7 @@ import {
 } from './pruneLive';
 
 export type { DatasetFile, SamplePreview } from './datasetFiles';
+export type { TrainingEvent } from './trainingHost';
 export type {
   PruneEstimateAnswer,
   PruneEstimateRequest,
@@ -102,7 +107,8 @@ export interface PipelineRunRequest {
 
 export type PipelineEvent =
   | { type: 'progress'; runId: string; index: number; done: number; total: number; note?: string }
-  | { type: 'result'; runId: string; result: StageResultSummary };
+  | { type: 'result'; runId: string; result: StageResultSummary }
+  | TrainingEvent;
 
 export type PipelineRunResult =
   | {
@@ -171,6 +177,36 @@ export type SensitivityBudgetAnswer =
   | { ok: true; runId: string; exclude: string[]; loss: number; ms: number }
   | { ok: false; runId: string; error: string };
 
+/** Check the edits of the `edit-graph` step at `stepIndex` of `recipe` on the model entering it, without running anything else. */
+export interface EditCheckRequest {
+  recipe: Recipe;
+  stepIndex: number;
+  /** Runtime backend the edited model must load in ('wasm', 'webgpu'; the Node runtime ignores it). */
+  backend: string;
+}
+
+export type EditCheckResult =
+  | {
+      ok: true;
+      /** One line per edit (what it did). */
+      notes: string[];
+      /** Which model the edits were checked on. */
+      basis: string;
+      /**
+       * Whether the edited model was also loaded in onnxruntime; not for renames (which cannot change
+       * what it accepts) nor for models over {@link editLoadCheckMaxNodes} nodes, which the run checks.
+       */
+      loaded: boolean;
+      ms: number;
+    }
+  | { ok: false; error: string; basis?: string };
+
+/**
+ * Edited models up to this many nodes are loaded in onnxruntime on every check. Loading costs about
+ * 0.8 ms a node in onnxruntime-web even unoptimized (8 s for 10,000 nodes), too slow for each edit.
+ */
+export const editLoadCheckMaxNodes = 2000;
+
 export type ProfileResult = { ok: true; index: number; opTimes: OpTime[] } | { ok: false; error: string };
 
 /** Creates the runtime for a backend (onnxruntime-web in the studio, onnxruntime-node in tests). */
@@ -190,6 +226,10 @@ export interface PipelineServiceOptions {
   decodeImage?: ImageDecoder;
   /** Content caches kept (one per dataset configuration). */
   cacheSlots?: number;
+  /** Where training stages keep checkpoints by stage key (IndexedDB in the studio); none: no resuming. */
+  checkpoints?: CheckpointStoreFactory;
+  /** TensorFlow.js backend for training stages ('auto' by default). */
+  trainingBackend?: TrainingBackend;
 }
 
 interface CurrentModel {
@@ -283,10 +323,18 @@ export class PipelineService {
   private filesVersions = 0;
   private readonly caches = new Map<string, PipelineCache>();
   private readonly runs = new Map<string, AbortController>();
+  private readonly trainings = new Map<string, RunTraining>();
   private lastRun: LastRun | undefined;
   private readonly profiles = new Map<string, OpTime[]>();
   private readonly pruneLive = new PruneLive();
   private decoded: { sha256: string; model: Model } | undefined;
+  /** The model entering the edit-graph step last checked, by what it was made from. */
+  private editInput: { key: string; model: Model; basis: string } | undefined;
+  /** The edits last checked and their result, so that the next added edit is applied alone. */
+  private editApplied:
+    { inputKey: string; edits: string; count: number; bytes: Uint8Array; notes: string[] } | undefined;
+  /** Files the user added for stages (a distillation student), by name. */
+  private readonly stageFiles = new Map<string, Uint8Array>();
 
   constructor(private readonly options: PipelineServiceOptions) {}
 
@@ -370,6 +418,21 @@ export class PipelineService {
     const result = await this.loadCurrentDataset();
     if (!result.ok) this.data = { ...previous, manifest, dataset: undefined };
     return result;
+  }
+
+  /**
+   * Add (or replace) a file stages read by name, e.g. the student `.onnx` a `distill` step names in
+   * `studentFile`. Returns the names now held.
+   */
+  addStageFile(file: ModelFile): string[] {
+    this.stageFiles.set(file.name, file.bytes);
+    return [...this.stageFiles.keys()];
+  }
+
+  /** Forget an added stage file. Returns the names still held. */
+  removeStageFile(name: string): string[] {
+    this.stageFiles.delete(name);
+    return [...this.stageFiles.keys()];
   }
 
   /** Forget the dataset: fidelity is then measured on generated inputs, accuracy not at all. */
@@ -465,6 +528,14 @@ export class PipelineService {
         controller.abort();
     };
     const lastProgress = new Map<number, number>();
+    const training = new RunTraining(
+      runId,
+      controller.signal,
+      (event) => onEvent?.(event),
+      this.options.checkpoints,
+      this.options.trainingBackend,
+    );
+    this.trainings.set(runId, training);
     try {
       const runtime = yieldingRuntime(await this.options.runtime(request.backend));
       const dataset = this.data?.dataset;
@@ -479,6 +550,7 @@ export class PipelineService {
         maxEvalSamples: request.maxEvalSamples,
         dims: request.dims,
         latencyRuns: request.latencyRuns,
+        files: this.stageFiles,
         onProgress: (index, done, total, note) => {
           const now = performance.now();
           if (done >= total || now - (lastProgress.get(index) ?? 0) >= progressIntervalMs) {
@@ -491,6 +563,7 @@ export class PipelineService {
           onEvent?.({ type: 'result', runId, result: withoutBytes(result) });
           flagged();
         },
+        training: (stageKey, index) => training.host(stageKey, index),
       });
       const evaluated = results[0]?.metrics;
       this.lastRun = {
@@ -517,6 +590,7 @@ export class PipelineService {
       return { ok: false, runId, error: errorMessage(e) };
     } finally {
       this.runs.delete(runId);
+      this.trainings.delete(runId);
     }
   }
 
@@ -526,6 +600,27 @@ export class PipelineService {
     if (!controller) return false;
     controller.abort();
     return true;
+  }
+
+  /** Pause the run's training before its next batch (false when the run is not going on). */
+  pauseTraining(runId: string): boolean {
+    const training = this.trainings.get(runId);
+    training?.pause();
+    return !!training;
+  }
+
+  /** Let a paused training go on. */
+  resumeTraining(runId: string): boolean {
+    const training = this.trainings.get(runId);
+    training?.resume();
+    return !!training;
+  }
+
+  /** Stop the training stage in progress after its current batch and keep its best epoch; the run goes on. */
+  stopTraining(runId: string): boolean {
+    const training = this.trainings.get(runId);
+    training?.requestStop();
+    return !!training;
   }
 
   private stageOf(index: number): StageResult | string {
@@ -770,6 +865,145 @@ export class PipelineService {
     } finally {
       this.runs.delete(runId);
     }
+  }
+
+  /**
+   * Check an `edit-graph` step eagerly: its edits are applied to the model entering it (the last
+   * run's when the earlier steps are unchanged, else the earlier steps' outputs computed here without
+   * measuring them), checked like the stage checks them, and the result must load in the runtime.
+   * Nothing is kept but the model entering the step, for the next check.
+   */
+  async checkEdits(request: EditCheckRequest): Promise<EditCheckResult> {
+    const started = performance.now();
+    const current = this.model;
+    if (!current) return { ok: false, error: 'Open a model before editing it.' };
+    if (this.runs.size > 0)
+      return { ok: false, error: 'Wait for the pipeline run to finish before editing.' };
+    const step = request.recipe.stages[request.stepIndex];
+    if (step?.stage !== 'edit-graph')
+      return { ok: false, error: `Step ${request.stepIndex + 1} is not an edit-graph stage.` };
+    let basis: string | undefined;
+    try {
+      const { params } = validateStep(step, request.stepIndex);
+      const edits = params.edits as GraphEdit[];
+      const runtime = await this.options.runtime(request.backend);
+      const input = await this.editStepInput(request.recipe, request.stepIndex, runtime);
+      basis = input.basis;
+      // The edits checked last time (the list as recorded) need not be applied again: an added edit
+      // is applied to their result only.
+      const known = this.editApplied;
+      const resume =
+        known?.inputKey === input.key &&
+        known.count <= edits.length &&
+        known.edits === canonicalJson(edits.slice(0, known.count))
+          ? known
+          : undefined;
+      const model = resume ? Model.decode(resume.bytes, current.external) : input.model.clone();
+      const offset = resume?.count ?? 0;
+      let notes: string[];
+      try {
+        notes = [...(resume?.notes ?? []), ...applyEdits(model, edits.slice(offset)).notes];
+      } catch (e) {
+        if (!(e instanceof GraphEditError) || offset === 0) throw e;
+        const reason = e.message.slice(`Edit ${e.index + 1} (${describeEdit(e.edit)}) refused: `.length);
+        throw new GraphEditError(e.edit, e.index + offset, reason);
+      }
+      const loadError = async (bytes: Uint8Array) => {
+        try {
+          const session = await runtime.createSession(bytes, {
+            externalData: current.external,
+            optimize: false,
+          });
+          await session.release();
+          return undefined;
+        } catch (e) {
+          return errorMessage(e);
+        }
+      };
+      const bytes = model.encode();
+      const added = edits.slice(offset);
+      const load =
+        model.graph.nodes.length <= editLoadCheckMaxNodes &&
+        added.some((e) => e.kind !== 'rename-node' && e.kind !== 'rename-tensor');
+      const failed = load ? await loadError(bytes) : undefined;
+      if (failed !== undefined) {
+        // Name the first edit after which the model no longer loads (only on this rare path).
+        let culprit = edits.length - 1;
+        const partial = resume ? Model.decode(resume.bytes, current.external) : input.model.clone();
+        for (let i = offset; i < edits.length - 1; i++) {
+          applyEdits(partial, [edits[i]]);
+          if ((await loadError(partial.encode())) !== undefined) {
+            culprit = i;
+            break;
+          }
+        }
+        return {
+          ok: false,
+          error: `Edit ${culprit + 1} (${describeEdit(edits[culprit])}) refused: the edited model does not load in ${runtime.name}: ${failed}`,
+          basis,
+        };
+      }
+      this.editApplied = {
+        inputKey: input.key,
+        edits: canonicalJson(edits),
+        count: edits.length,
+        bytes,
+        notes,
+      };
+      return { ok: true, notes, basis, loaded: load, ms: performance.now() - started };
+    } catch (e) {
+      return { ok: false, error: errorMessage(e), ...(basis ? { basis } : {}) };
+    }
+  }
+
+  /**
+   * The model entering step `stepIndex`: the last run's when it had the same earlier steps,
+   * otherwise the enabled earlier steps run here (not measured). Kept for the next call.
+   */
+  private async editStepInput(
+    recipe: Recipe,
+    stepIndex: number,
+    runtime: Runtime,
+  ): Promise<{ key: string; model: Model; basis: string }> {
+    const current = this.model!;
+    const ran = this.stepInput(recipe, stepIndex);
+    const earlier = recipe.stages.slice(0, stepIndex).filter((s) => s.enabled !== false);
+    const key = ran?.modelBytes
+      ? `run:${ran.modelHash}`
+      : `${current.sha256}|${this.datasetKey()}|${canonicalJson(earlier)}`;
+    if (this.editInput?.key === key) return this.editInput;
+    if (ran?.modelBytes) {
+      this.editInput = {
+        key,
+        model: Model.decode(ran.modelBytes, this.lastRun!.external),
+        basis: `the output of stage ${ran.index} (${ran.title}) of the last run`,
+      };
+      return this.editInput;
+    }
+    let model = Model.decode(current.bytes, current.external);
+    let basis = 'the original model';
+    for (const [k, s] of recipe.stages.slice(0, stepIndex).entries()) {
+      if (s.enabled === false) continue;
+      let title = s.stage;
+      try {
+        const { stage, params } = validateStep(s, k);
+        title = stage.title;
+        const out = await stage.run(model.clone(), params, {
+          runtime,
+          data: this.data?.dataset,
+          signal: new AbortController().signal,
+          progress: () => undefined,
+        });
+        model = out.model;
+        basis = `the output of stage ${k + 1} (${title})`;
+      } catch (e) {
+        // The run will report this stage's failure; the edits are checked on what came before it.
+        basis = `${basis} (stage ${k + 1}, ${title}, could not run: ${errorMessage(e)})`;
+        break;
+      }
+    }
+    this.editInput = { key, model, basis };
+    return this.editInput;
   }
 
   /** The last run's model entering step `stepIndex`, when that run had the same earlier steps. */

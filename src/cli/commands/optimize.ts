@@ -27,6 +27,8 @@ import {
   formatSqnr,
 } from '../../report/format';
 import { whittleVersion } from '../../report/version';
+import { findStage } from '../../passes/registry';
+import { cliTraining, quietTensorFlow } from '../training';
 
 const usage = `Usage: npm run whittle -- optimize <model.onnx> --recipe <recipe.json> -o <out.onnx> [--data <dataset.json>] [--report <report.pdf|report.json>]
 
@@ -167,6 +169,11 @@ export const optimizeCommand: CliCommand = {
     }
     const runtime = createNodeRuntime({ threads });
     const tty = (io.stderr as { isTTY?: boolean }).isTTY === true;
+    const trains = recipe.stages.some((s) => {
+      const stage = findStage(s.stage);
+      return s.enabled !== false && (stage?.category === 'train' || stage?.trains === true);
+    });
+    if (trains) await quietTensorFlow();
     const results = await runPipeline({
       modelBytes: loaded.bytes,
       external: loaded.external,
@@ -178,6 +185,7 @@ export const optimizeCommand: CliCommand = {
       onProgress: (index, done, total, note) => {
         if (tty) io.stderr.write(`\r  stage ${index}: ${note ?? ''} ${done}/${total}        `);
       },
+      training: cliTraining(io, tty),
       onResult: (r) => {
         if (tty) io.stderr.write('\r');
         io.stderr.write(

@@ -4,6 +4,7 @@ import { useStudio } from '../../store';
 import { formatDate, formatMs } from '../../report/format';
 import { OperatorTiming } from './OperatorTiming';
 import { ResultsTable } from './ResultsTable';
+import { TrainingView } from '../training/TrainingView';
 
 // recharts stays out of the first paint; it is fetched and compiled when the page is idle, so the
 // first results do not wait for it.
@@ -123,6 +124,7 @@ export function ResultsDock() {
             </p>
           ) : (
             <>
+              <TrainingView />
               <Suspense fallback={<div className="charts-grid charts-loading" />}>
                 <ResultCharts
                   results={s.results}
