@@ -1,6 +1,7 @@
 import { useEffect, useState, type ReactNode } from 'react';
 import type { ParamField } from './paramFields';
 import { LayerPicker } from './LayerPicker';
+import { pipelineService } from '../../worker/pipelineClient';
 
 export interface ParamFormProps {
   fields: ParamField[];
@@ -239,13 +240,17 @@ function Field({
       break;
     case 'text':
       control = (
-        <input
-          type="text"
-          data-param={field.name}
-          aria-label={field.label}
-          value={typeof value === 'string' ? value : (field.default ?? '')}
-          onChange={(e) => onChange(e.currentTarget.value)}
-        />
+        <>
+          <input
+            type="text"
+            data-param={field.name}
+            aria-label={field.label}
+            value={typeof value === 'string' ? value : (field.default ?? '')}
+            onChange={(e) => onChange(e.currentTarget.value)}
+          />
+          {/* Parameters naming a file (e.g. distill's studentFile) pick it here; the worker keeps the bytes. */}
+          {field.name.endsWith('File') && <StageFilePicker param={field.name} onPicked={onChange} />}
+        </>
       );
       break;
     case 'json':
@@ -273,6 +278,34 @@ function Field({
       {control}
       {error && <FieldError name={field.name} message={error} />}
     </div>
+  );
+}
+
+function StageFilePicker({ param, onPicked }: { param: string; onPicked(name: string): void }) {
+  const [status, setStatus] = useState('');
+  return (
+    <label className="stage-file">
+      <input
+        type="file"
+        accept=".onnx"
+        data-testid={`stage-file-${param}`}
+        onChange={async (e) => {
+          const file = e.currentTarget.files?.[0];
+          if (!file) return;
+          try {
+            await pipelineService().addStageFile({
+              name: file.name,
+              bytes: new Uint8Array(await file.arrayBuffer()),
+            });
+            setStatus(`${file.name} added`);
+            onPicked(file.name);
+          } catch (err) {
+            setStatus(err instanceof Error ? err.message : String(err));
+          }
+        }}
+      />
+      {status && <span className="hint">{status}</span>}
+    </label>
   );
 }
 
