@@ -1,46 +1,14 @@
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { PDFDocument } from 'pdf-lib';
 import type { Page } from '@playwright/test';
-import { loadDataset } from '../src/data/dataset';
-import { Model } from '../src/onnx/ir';
-import { summarizeModel } from '../src/onnx/summary';
 import { readProvenance } from '../src/pipeline/provenance';
 import { formatBytes, formatPercent } from '../src/report/format';
 import { pdfPlainText } from '../src/report/testing/pdfText';
-import { expect, repoRoot, test } from './fixtures';
-
-const samples = path.join(repoRoot, 'public/samples');
+import { expect, sampleAccuracy, test } from './fixtures';
 
 async function ready(page: Page): Promise<void> {
   await expect(page.getByTestId('model-summary')).toHaveAttribute('data-state', 'ready');
   await expect(page.getByTestId('dataset-panel')).toHaveAttribute('data-state', 'ready');
-}
-
-/** Accuracy of a model on the sample's evaluation split, in onnxruntime-node, through our dataset loader. */
-async function sampleAccuracy(bytes: Uint8Array): Promise<number> {
-  const model = Model.decode(bytes);
-  const manifest = JSON.parse(readFileSync(path.join(samples, 'digits-dataset.json'), 'utf8')) as unknown;
-  const ds = await loadDataset(
-    manifest,
-    async (p) => new Uint8Array(readFileSync(path.join(samples, p))),
-    summarizeModel(model, bytes.byteLength).inputs,
-  );
-  const session = await ort.InferenceSession.create(bytes);
-  let correct = 0;
-  for (const i of ds.splits.evaluation) {
-    const s = ds.sample(i);
-    const feeds = Object.fromEntries(
-      Object.entries(s.feeds).map(([k, t]) => [k, new ort.Tensor('float32', t.data as Float32Array, t.dims)]),
-    );
-    const out = (await session.run(feeds))[session.outputNames[0]].data as Float32Array;
-    let best = 0;
-    for (let k = 1; k < out.length; k++) if (out[k] > out[best]) best = k;
-    if (best === s.label) correct++;
-  }
-  await session.release();
-  return correct / ds.splits.evaluation.length;
 }
 
 test('run the default pipeline, export model, recipe and PDF report; the model scores what the studio showed', async ({

@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test as base, expect, type Page } from '@playwright/test';
+import * as ort from 'onnxruntime-node';
+import { loadDataset } from '../src/data/dataset';
 import { Model } from '../src/onnx/ir';
 import { summarizeModel, type ModelSummary } from '../src/onnx/summary';
 import type { NamedBytes } from '../src/worker/testing/models';
@@ -73,3 +75,30 @@ export const test = base.extend<{ requests: string[] }>({
 });
 
 export { expect };
+
+/** Accuracy of a model on the sample's evaluation split, in onnxruntime-node, through our dataset loader. */
+export async function sampleAccuracy(bytes: Uint8Array): Promise<number> {
+  const model = Model.decode(bytes);
+  const manifest = JSON.parse(
+    readFileSync(path.join(repoRoot, 'public/samples', 'digits-dataset.json'), 'utf8'),
+  ) as unknown;
+  const ds = await loadDataset(
+    manifest,
+    async (p) => new Uint8Array(readFileSync(path.join(repoRoot, 'public/samples', p))),
+    summarizeModel(model, bytes.byteLength).inputs,
+  );
+  const session = await ort.InferenceSession.create(bytes);
+  let correct = 0;
+  for (const i of ds.splits.evaluation) {
+    const s = ds.sample(i);
+    const feeds = Object.fromEntries(
+      Object.entries(s.feeds).map(([k, t]) => [k, new ort.Tensor('float32', t.data as Float32Array, t.dims)]),
+    );
+    const out = (await session.run(feeds))[session.outputNames[0]].data as Float32Array;
+    let best = 0;
+    for (let k = 1; k < out.length; k++) if (out[k] > out[best]) best = k;
+    if (best === s.label) correct++;
+  }
+  await session.release();
+  return correct / ds.splits.evaluation.length;
+}
