@@ -72,6 +72,9 @@ test('analyze sensitivity on the quantize card, keep the most sensitive layer in
   await result.click();
   const dqNodes = page.locator('[data-testid="graph-node"][data-op="DequantizeLinear"]');
   await expect(dqNodes.first()).toBeVisible();
+  // Only nodes in view are rendered, and weights sit in their layers' frames: show the whole graph.
+  await page.getByTestId('graph-view').getByRole('button', { name: 'Fit view' }).click();
+  await page.waitForTimeout(400);
   const quant = page.getByTestId('inspector').getByTestId('quant-params');
   // Activations show their scale and zero point; a weight also shows its integer and dequantized values.
   await dqNodes.first().click();

@@ -288,6 +288,43 @@ export interface CollapsedView {
   itemOf: (id: string) => string;
 }
 
+/**
+ * The node a collapsed group is drawn as: id = group id, opType `Group`, name `<label> · <size> nodes`
+ * (parameters 0: the view fills in the sum).
+ */
+export function groupBoxNode(g: NodeGroup): NodeSummary {
+  return {
+    id: g.id,
+    name: `${g.label} · ${g.size.toLocaleString('en-US')} nodes`,
+    opType: 'Group',
+    domain: '',
+    category: 'other',
+    inputs: [],
+    outputs: [],
+    weights: [],
+    subgraphs: 0,
+    parameters: 0,
+  };
+}
+
+/**
+ * The groups drawn open (as frames): expanded, with every enclosing group expanded too, outermost
+ * first in graph order. Expanded groups inside a closed one do not show, so two expansion states
+ * with the same open groups draw the same view.
+ */
+export function openGroups(grouping: Grouping, expanded: ReadonlySet<string>): string[] {
+  const open: string[] = [];
+  const visit = (ids: readonly string[]) => {
+    for (const id of ids)
+      if (expanded.has(id)) {
+        open.push(id);
+        visit(grouping.groups.get(id)!.childGroups);
+      }
+  };
+  visit(grouping.roots);
+  return open;
+}
+
 /** The graph as drawn with only `expanded` groups open. */
 export function collapsedView(
   summary: GraphSummary,
@@ -327,21 +364,7 @@ export function collapsedView(
       innerOps.set(item, (ops = new Map()));
       const g = grouping.groups.get(item)!;
       if (g.parent) parentOf.set(item, g.parent);
-      order.push({
-        first: i,
-        node: {
-          id: item,
-          name: `${g.label} · ${g.size.toLocaleString('en-US')} nodes`,
-          opType: 'Group',
-          domain: '',
-          category: 'other',
-          inputs: [],
-          outputs: [],
-          weights: [],
-          subgraphs: 0,
-          parameters: 0,
-        },
-      });
+      order.push({ first: i, node: groupBoxNode(g) });
     }
     ops.set(n.opType, (ops.get(n.opType) ?? 0) + 1);
     params.set(item, (params.get(item) ?? 0) + n.parameters);

@@ -1,3 +1,4 @@
+import type { ElkNode } from 'elkjs/lib/elk-api';
 import { layoutBand } from './band';
 import { planLayout, type PlanOptions } from './plan';
 import { stitchLayout } from './stitch';
@@ -5,13 +6,15 @@ import type { BandResult, GraphLayout } from './types';
 import type { GraphSummary } from '../onnx/summary';
 
 export { defaultBandSize, largeGraphNodes, planLayout, type LayoutEffort, type PlanOptions } from './plan';
-export { layoutBand } from './band';
+export { layoutBand, layoutBandAsync } from './band';
 export { stitchLayout } from './stitch';
 export type * from './types';
 
 export interface LayoutGraphOptions extends PlanOptions {
   /** Called after each band with the number of bands done and in all. */
   onProgress?: (done: number, total: number) => void;
+  /** Lays out one band (default {@link layoutBand}). */
+  layoutBand?: (graph: ElkNode) => Promise<BandResult>;
 }
 
 /**
@@ -29,7 +32,7 @@ export async function layoutGraph(
   const plan = planLayout(summary, options);
   const bands: BandResult[] = [];
   for (const graph of plan.bandGraphs) {
-    bands.push(await layoutBand(graph));
+    bands.push(await (options.layoutBand ?? layoutBand)(graph));
     options.onProgress?.(bands.length, plan.bandGraphs.length);
   }
   return stitchLayout(plan, bands, performance.now() - started);

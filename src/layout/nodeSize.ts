@@ -151,3 +151,35 @@ export function edgeLabelSize(text: string, measure: TextMeasure = estimateTextW
     height: m.edgeLabelHeight,
   };
 }
+
+/**
+ * Frame metrics of an open group, in CSS pixels (graph.css mirrors them): a header with the collapse
+ * button and the label, above the group's inner layout (which brings its own padding).
+ */
+export const frameMetrics = {
+  headerHeight: 24,
+  buttonWidth: 20,
+  paddingX: 8,
+  /** Gap between label and the node count. */
+  gap: 6,
+} as const;
+
+/** The header text of a frame: the group's label and its node count. */
+export function frameTitle(label: string, size: number): { label: string; count: string } {
+  return { label, count: `${size.toLocaleString('en-US')} nodes` };
+}
+
+/** The narrowest a frame can be: wide enough for its header. */
+export function frameMinWidth(label: string, size: number, measure: TextMeasure = estimateTextWidth): number {
+  const m = frameMetrics;
+  const t = frameTitle(label, size);
+  return Math.ceil(
+    2 * m.paddingX +
+      m.buttonWidth +
+      m.gap +
+      measure(t.label, 'pill') +
+      m.gap +
+      measure(t.count, 'name') +
+      2 * nodeMetrics.textSlack,
+  );
+}

@@ -76,7 +76,7 @@ const effortOptions: Record<'high' | 'low', ElkLayoutOptions> = {
 };
 
 /** Symbolic dimension names longer than this are shortened in edge labels (tooltips show them whole). */
-const maxLabelDimName = 12;
+export const maxLabelDimName = 12;
 
 /** Ids of the stub nodes and edges that carry a tensor across band boundaries. */
 export const bandIds = {
@@ -96,27 +96,7 @@ export function planLayout(summary: GraphSummary, options: PlanOptions = {}): La
   const measure = options.measureText ?? estimateTextWidth;
   const withLabels = options.edgeLabels ?? true;
   const folded = options.foldConstants === false ? new Set<string>() : foldableConstants(summary);
-  const count = summary.nodes.length - folded.size + summary.inputs.length + summary.outputs.length;
-  const effort =
-    options.effort === 'high' || options.effort === 'low'
-      ? options.effort
-      : count > largeGraphNodes
-        ? 'low'
-        : 'high';
-  const constantsOf = new Map<string, ConstantInput[]>();
-  const opById = new Map(summary.nodes.map((n) => [n.id, n]));
-  for (const e of summary.edges) {
-    if (!folded.has(e.source)) continue;
-    const consumer = opById.get(e.target)!;
-    const list = constantsOf.get(e.target) ?? [];
-    for (
-      let slot = consumer.inputs.indexOf(e.tensor);
-      slot >= 0;
-      slot = consumer.inputs.indexOf(e.tensor, slot + 1)
-    )
-      list.push({ slot, shape: e.shape, dtype: e.dtype });
-    constantsOf.set(e.target, list);
-  }
+  const constantsOf = foldedConstantInputs(summary, folded);
 
   const nodes = new Map<string, PlannedNode>();
   const priority = new Map<string, number>();
@@ -134,8 +114,8 @@ export function planLayout(summary: GraphSummary, options: PlanOptions = {}): La
   for (const v of summary.inputs) pill(`in:${v.name}`, 'input', v.name);
   for (const v of summary.outputs) pill(`out:${v.name}`, 'output', v.name);
 
-  const fanouts = new Map<string, Fanout>();
   const edges: PlannedEdge[] = [];
+  const labels = new Map<string, string | undefined>();
   const inputCount = new Map<string, number>();
   for (const e of summary.edges) {
     const source = nodes.get(e.source);
@@ -149,15 +129,8 @@ export function planLayout(summary: GraphSummary, options: PlanOptions = {}): La
     if (!source.ports.some((p) => p.id === sourcePort)) source.ports.push({ id: sourcePort, side: 'bottom' });
     target.ports.push({ id: targetPort, side: 'top' });
     edges.push({ id: e.id, source: e.source, target: e.target, sourcePort, targetPort });
-    let f = fanouts.get(sourcePort);
-    if (!f) {
-      const label = withLabels ? formatShape(e.shape, maxLabelDimName) : undefined;
-      fanouts.set(
-        sourcePort,
-        (f = { port: sourcePort, source: e.source, band: 0, lastBand: 0, label, edges: [] }),
-      );
-    }
-    f.edges.push(e.id);
+    if (!labels.has(sourcePort))
+      labels.set(sourcePort, withLabels ? formatShape(e.shape, maxLabelDimName) : undefined);
   }
 
   // Pills sit just before their first consumer and just after their producer in the order.
@@ -172,14 +145,59 @@ export function planLayout(summary: GraphSummary, options: PlanOptions = {}): La
     }
   }
   for (const id of nodes.keys()) if (!priority.has(id)) priority.set(id, summary.nodes.length);
-  const order = topologicalOrder(priority, edges);
+  return planBands({ nodes: [...nodes.values()], edges, labels, priority, folded: [...folded] }, options);
+}
+
+/** A graph ready to be cut into bands: sized nodes with ports, edges between ports, and an order. */
+export interface PlanInput {
+  nodes: PlannedNode[];
+  edges: PlannedEdge[];
+  /** The shape label of each source port (its first edge carries it), or undefined for none. */
+  labels: ReadonlyMap<string, string | undefined>;
+  /** Where each node would like to be in the order (the model's node order); lower comes first. */
+  priority: ReadonlyMap<string, number>;
+  folded: string[];
+}
+
+/**
+ * Orders the nodes topologically (close to their priorities) and cuts that order into bands, each
+ * an ELK graph. Entry stubs go first and exit stubs last, in layers of their own.
+ */
+export function planBands(input: PlanInput, options: PlanOptions = {}): LayoutPlan {
+  const measure = options.measureText ?? estimateTextWidth;
+  const drawn = input.nodes.filter((n) => n.kind !== 'entry' && n.kind !== 'exit').length;
+  const effort =
+    options.effort === 'high' || options.effort === 'low'
+      ? options.effort
+      : drawn > largeGraphNodes
+        ? 'low'
+        : 'high';
+  const nodes = new Map(input.nodes.map((n) => [n.id, n]));
+  const fanouts = new Map<string, Fanout>();
+  for (const e of input.edges) {
+    let f = fanouts.get(e.sourcePort);
+    if (!f)
+      fanouts.set(
+        e.sourcePort,
+        (f = {
+          port: e.sourcePort,
+          source: e.source,
+          band: 0,
+          lastBand: 0,
+          label: input.labels.get(e.sourcePort),
+          edges: [],
+        }),
+      );
+    f.edges.push(e.id);
+  }
+  const order = topologicalOrder(input.priority, input.edges);
 
   const bandSize = Math.max(2, options.bandSize ?? defaultBandSize);
   const bandCount = Math.max(1, Math.ceil(order.length / bandSize));
   const perBand = Math.ceil(order.length / bandCount);
   const bandOf: Record<string, number> = {};
   order.forEach((id, i) => (bandOf[id] = Math.floor(i / perBand)));
-  const edgeById = new Map(edges.map((e) => [e.id, e]));
+  const edgeById = new Map(input.edges.map((e) => [e.id, e]));
   for (const f of fanouts.values()) {
     f.band = bandOf[f.source];
     f.lastBand = Math.max(f.band, ...f.edges.map((id) => bandOf[edgeById.get(id)!.target]));
@@ -191,20 +209,44 @@ export function planLayout(summary: GraphSummary, options: PlanOptions = {}): La
     bandGraph(band, ids, nodes, [...fanouts.values()], edgeById, bandOf, effort, measure),
   );
   return {
-    nodes: [...nodes.values()],
-    folded: [...folded],
-    edges,
+    nodes: input.nodes,
+    folded: input.folded,
+    edges: input.edges,
     fanouts: [...fanouts.values()],
     bandOf,
     bandGraphs,
   };
 }
 
+/** For each consumer of a folded Constant node, the input slots the constant feeds (for its badges). */
+export function foldedConstantInputs(
+  summary: GraphSummary,
+  folded: ReadonlySet<string>,
+): Map<string, ConstantInput[]> {
+  const constantsOf = new Map<string, ConstantInput[]>();
+  if (folded.size === 0) return constantsOf;
+  const opById = new Map(summary.nodes.map((n) => [n.id, n]));
+  for (const e of summary.edges) {
+    if (!folded.has(e.source)) continue;
+    const consumer = opById.get(e.target);
+    if (!consumer) continue;
+    const list = constantsOf.get(e.target) ?? [];
+    for (
+      let slot = consumer.inputs.indexOf(e.tensor);
+      slot >= 0;
+      slot = consumer.inputs.indexOf(e.tensor, slot + 1)
+    )
+      list.push({ slot, shape: e.shape, dtype: e.dtype });
+    constantsOf.set(e.target, list);
+  }
+  return constantsOf;
+}
+
 /**
  * Constant-category nodes that depend on nothing in the graph (no incoming edges: their inputs, if
  * any, are initializers) and feed only operators, not graph outputs.
  */
-function foldableConstants(summary: GraphSummary): Set<string> {
+export function foldableConstants(summary: GraphSummary): Set<string> {
   const ops = new Set(summary.nodes.map((n) => n.id));
   const fed = new Set<string>();
   const feedsOutput = new Set<string>();
@@ -239,6 +281,10 @@ function bandGraph(
 ): ElkNode {
   const children: ElkNode[] = members.map((id) => {
     const n = nodes.get(id)!;
+    const fixed = n.ports.some((p) => p.x !== undefined);
+    const layoutOptions: ElkLayoutOptions = { 'elk.portConstraints': fixed ? 'FIXED_POS' : 'FIXED_SIDE' };
+    if (n.kind === 'entry') layoutOptions['elk.layered.layering.layerConstraint'] = 'FIRST_SEPARATE';
+    if (n.kind === 'exit') layoutOptions['elk.layered.layering.layerConstraint'] = 'LAST_SEPARATE';
     return {
       id,
       width: n.width,
@@ -247,9 +293,10 @@ function bandGraph(
         id: p.id,
         width: 0,
         height: 0,
+        ...(p.x === undefined ? {} : { x: p.x, y: p.side === 'top' ? 0 : n.height }),
         layoutOptions: { 'elk.port.side': p.side === 'top' ? 'NORTH' : 'SOUTH' },
       })),
-      layoutOptions: { 'elk.portConstraints': 'FIXED_SIDE' },
+      layoutOptions,
     };
   });
   const stub = (id: string, layer: 'FIRST_SEPARATE' | 'LAST_SEPARATE'): ElkNode => ({

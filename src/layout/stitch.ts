@@ -8,7 +8,9 @@ import type {
   LayoutLabel,
   LayoutNode,
   LayoutPlan,
+  PlacedNode,
   Point,
+  StitchedLayout,
 } from './types';
 
 function median(xs: number[]): number {
@@ -29,6 +31,20 @@ export function stitchLayout(
   bands: readonly (BandResult | undefined)[],
   durationMs: number,
 ): GraphLayout {
+  const stitched = stitchPlan(plan, bands, durationMs);
+  return { ...stitched, nodes: stitched.nodes.filter(isDrawn), frames: [] };
+}
+
+function isDrawn(n: PlacedNode): n is LayoutNode {
+  return n.kind === 'op' || n.kind === 'input' || n.kind === 'output';
+}
+
+/** {@link stitchLayout} keeping every planned node: frames, and the stubs of a group's inner layout. */
+export function stitchPlan(
+  plan: LayoutPlan,
+  bands: readonly (BandResult | undefined)[],
+  durationMs: number,
+): StitchedLayout {
   let ready = 0;
   while (ready < plan.bandGraphs.length && bands[ready]) ready++;
   const done = bands.slice(0, ready) as BandResult[];
@@ -63,14 +79,14 @@ export function stitchLayout(
     offsets.push({ x, y: prev.y + done[b - 1].height + gap.height });
   }
 
-  const nodes: LayoutNode[] = [];
-  const nodeById = new Map<string, LayoutNode>();
+  const nodes: PlacedNode[] = [];
+  const nodeById = new Map<string, PlacedNode>();
   for (const n of plan.nodes) {
     const b = bandOf[n.id];
     if (b >= ready) continue;
     const placed = done[b].nodes[n.id];
     const o = offsets[b];
-    const node: LayoutNode = {
+    const node: PlacedNode = {
       id: n.id,
       kind: n.kind,
       x: placed.x + o.x,
@@ -80,7 +96,7 @@ export function stitchLayout(
       ports: n.ports.map((p) => ({
         id: p.id,
         side: p.side,
-        x: placed.ports[p.id]?.x ?? n.width / 2,
+        x: p.x ?? placed.ports[p.id]?.x ?? n.width / 2,
         y: p.side === 'top' ? 0 : n.height,
       })),
     };

@@ -7,7 +7,7 @@ export interface Point {
   y: number;
 }
 
-/** Operators, and the pills drawn for graph inputs and outputs. */
+/** Operators (and collapsed groups, drawn as one box like an operator), and the pills drawn for graph inputs and outputs. */
 export type LayoutNodeKind = 'op' | 'input' | 'output';
 
 /** Where edges meet a node: a point on its top (inputs) or bottom (outputs) border, relative to the node. */
@@ -30,6 +30,25 @@ export interface LayoutNode {
   ports: LayoutPort[];
   /** Operators: weight badges in rows, as the layout sized them (initializers and folded Constant nodes). */
   badges?: BadgeText[][];
+  /** The open group whose frame holds the node (x and y stay absolute), if any. */
+  parent?: string;
+}
+
+/** An open group drawn as a frame around its contents: a header with its label, then its inner layout. */
+export interface LayoutFrame {
+  /** The group's id (`g:/encoder/layer.3`, `r:…`). */
+  id: string;
+  label: string;
+  kind: 'name' | 'repeat' | 'repetition';
+  /** Operator nodes inside, at any depth. */
+  size: number;
+  /** The frame around this one, if nested. */
+  parent?: string;
+  /** Top-left corner (absolute) and size, header included. */
+  x: number;
+  y: number;
+  width: number;
+  height: number;
 }
 
 /** An edge's tensor-shape label, placed by the layout beside its edge, clear of nodes. */
@@ -57,6 +76,8 @@ export interface LayoutEdge {
 
 export interface GraphLayout {
   nodes: LayoutNode[];
+  /** Frames of open groups, each before the frames inside it (empty for a flat layout). */
+  frames: LayoutFrame[];
   edges: LayoutEdge[];
   /** Bounding box of everything drawn (x may be negative when bands are stacked). */
   bounds: { x: number; y: number; width: number; height: number };
@@ -73,14 +94,38 @@ export interface GraphLayout {
   durationMs: number;
 }
 
+/**
+ * What a planned node is: a drawn node, a collapsed group's box, the frame of an open group (a fixed-size box with ports
+ * fixed where its inner layout put them), or a stub where a tensor enters or leaves a group's inner
+ * layout (first and last layer).
+ */
+export type PlannedNodeKind = LayoutNodeKind | 'group' | 'frame' | 'entry' | 'exit';
+
+/** A port of a planned node; `x` fixes its position (frames), otherwise ELK places it along its side. */
+export interface PlannedPort {
+  id: string;
+  side: 'top' | 'bottom';
+  x?: number;
+}
+
+/** A placed node of any planned kind (frames and stubs included), as stitching returns it. */
+export interface PlacedNode extends Omit<LayoutNode, 'kind'> {
+  kind: PlannedNodeKind;
+}
+
+/** Stitched bands: like {@link GraphLayout}, with every planned node (frames and stubs too) and no frames list. */
+export interface StitchedLayout extends Omit<GraphLayout, 'nodes' | 'frames'> {
+  nodes: PlacedNode[];
+}
+
 /** A node as planned for ELK: its size, its ports and (operators) its badge rows. */
 export interface PlannedNode {
   id: string;
-  kind: LayoutNodeKind;
+  kind: PlannedNodeKind;
   width: number;
   height: number;
   badges?: BadgeText[][];
-  ports: { id: string; side: 'top' | 'bottom' }[];
+  ports: PlannedPort[];
 }
 
 /** An edge of the summary with the ports it leaves and enters by. */

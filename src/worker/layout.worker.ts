@@ -1,10 +1,9 @@
 /// <reference lib="webworker" />
 import * as Comlink from 'comlink';
-import type { ElkNode } from 'elkjs/lib/elk-api';
 import { layoutBand } from '../layout/band';
 import { textFonts, type TextMeasure, type TextRole } from '../layout/nodeSize';
-import { planLayout, type PlanOptions } from '../layout/plan';
-import type { BandResult, LayoutPlan } from '../layout/types';
+import type { GraphLayout } from '../layout/types';
+import { ViewLayoutService } from '../layout/viewService';
 import type { GraphSummary } from '../onnx/summary';
 
 // elk.bundled.js installs its own message handler when it finds itself in a worker; comlink owns messages here.
@@ -40,19 +39,40 @@ function canvasMeasure(): TextMeasure | undefined {
 
 const measureText = canvasMeasure();
 
-/** Options that can cross the worker boundary (no callbacks). */
-export type LayoutWorkerOptions = Omit<PlanOptions, 'measureText'>;
+const views = new ViewLayoutService({ measureText, layoutBand });
 
 /**
- * The graph layout worker. The page asks one worker for the plan (sizes measured with real fonts,
- * bands as ELK graphs), then spreads the bands over several workers and stitches the results.
+ * The graph layout worker. It keeps the graphs the page shows, each with the inner layouts of its
+ * groups cached by group and open groups inside (see GroupedLayout), and answers "the layout of this
+ * graph with these groups open".
  */
 export const layoutWorkerApi = {
-  plan(summary: GraphSummary, options: LayoutWorkerOptions = {}): LayoutPlan {
-    return planLayout(summary, { ...options, measureText });
+  openGraph(summary: GraphSummary): number {
+    return views.openGraph(summary);
   },
-  band(graph: ElkNode): Promise<BandResult> {
-    return layoutBand(graph);
+  closeGraph(graph: number): void {
+    views.closeGraph(graph);
+  },
+  async layoutView(
+    graph: number,
+    expanded: readonly string[],
+    request: number,
+    onProgress?: (done: number, total: number, partial?: GraphLayout) => void,
+  ): Promise<GraphLayout> {
+    try {
+      return await views.layoutView(
+        graph,
+        expanded,
+        request,
+        onProgress && ((done, total, partial) => void onProgress(done, total, partial)),
+      );
+    } finally {
+      // The page's callback came as a proxy: let its message port go.
+      (onProgress as Partial<Comlink.ProxyMethods> | undefined)?.[Comlink.releaseProxy]?.();
+    }
+  },
+  cancel(request: number): void {
+    views.cancel(request);
   },
 };
 

@@ -5,7 +5,6 @@ import {
   BackgroundVariant,
   ControlButton,
   Controls,
-  getNodesBounds,
   getViewportForBounds,
   MarkerType,
   MiniMap,
@@ -23,6 +22,8 @@ import type { GraphLayout } from '../../layout/types';
 import type { GraphOverlay } from '../../graph/overlayView';
 import type { GraphSummary } from '../../onnx/summary';
 import { Legend, OverlayLegend } from './Legend';
+import { FrameNode } from './FrameNode';
+import { FrameActionsContext, type FrameActions } from './frameActions';
 import { IoNode } from './IoNode';
 import { OpNode } from './OpNode';
 import { RouteEdge } from './RouteEdge';
@@ -34,7 +35,7 @@ import { imageFrame, renderViewImage, type ViewImageFormat } from './exportView'
 import type { TensorHighlight } from './tensorSelection';
 import type { GraphFlowNode, RouteFlowEdge } from './flowTypes';
 
-const nodeTypes = { op: OpNode, io: IoNode };
+const nodeTypes = { op: OpNode, io: IoNode, frame: FrameNode };
 const edgeTypes = { route: RouteEdge };
 const activeMarker = { type: MarkerType.ArrowClosed, width: 14, height: 14, color: activeEdgeColor };
 /** Colour of the edges of a selected tensor (as the producer's ring in graph.css). */
@@ -52,6 +53,7 @@ export type ViewExporter = (format: ViewImageFormat) => Promise<Blob>;
 const farZoom = 0.45;
 const isFar = (s: ReactFlowState) => s.transform[2] < farZoom;
 function miniMapColor(node: GraphFlowNode): string {
+  if (node.type === 'frame') return 'rgba(148, 163, 184, 0.18)';
   return node.type === 'op' ? categoryColor[node.data.category] : '#9aa3ad';
 }
 
@@ -88,6 +90,8 @@ interface CanvasProps {
   costs?: ReadonlyMap<string, ItemCost> | null;
   /** Receives the function that exports the view while the canvas is mounted. */
   exporterRef?: RefObject<ViewExporter | null>;
+  /** Called with a group's id when the collapse button of its frame is clicked. */
+  onCollapseGroup?: (groupId: string) => void;
 }
 
 /** Resolves after the browser has painted `count` more frames. */
@@ -117,18 +121,29 @@ export function FlowCanvas({
   onSelectTensor,
   costs = null,
   exporterRef,
+  onCollapseGroup,
 }: CanvasProps) {
   const base = useMemo(() => toFlow(summary, layout), [summary, layout]);
+  // Where the layout put each node, in absolute coordinates (a flow node inside a frame has a relative position).
+  const placedAt = useMemo(() => new Map(layout.nodes.map((n) => [n.id, n])), [layout]);
+  const frameActions = useMemo<FrameActions>(
+    () => ({ collapse: (id) => onCollapseGroup?.(id) }),
+    [onCollapseGroup],
+  );
   // Nodes the user dragged, for the layout they were dragged in (a grown layout starts afresh).
   const [dragged, setDragged] = useState<{ layout: GraphLayout; nodes: GraphFlowNode[] } | null>(null);
   const placed = dragged?.layout === layout ? dragged.nodes : base.nodes;
   const far = useStore(isFar);
-  const { setCenter, getViewport, setViewport, getNodes } = useReactFlow<GraphFlowNode, RouteFlowEdge>();
+  const { setCenter, getViewport, setViewport, getNodes, getNodesBounds } = useReactFlow<
+    GraphFlowNode,
+    RouteFlowEdge
+  >();
   const store = useStoreApi();
 
   const nodes = useMemo(
     () =>
       placed.map((n) => {
+        if (n.type === 'frame') return n;
         const selected = n.id === selectedNodeId;
         const className = n.id === highlightNodeId ? 'wh-node--match' : undefined;
         // Overlay, highlight and cost go on last: dragged or measured nodes are copies made before.
@@ -189,7 +204,9 @@ export function FlowCanvas({
   );
   const onNodeClick = useCallback<NodeMouseHandler<GraphFlowNode>>(
     (_, node) => {
+      // A click on a frame's empty inside is a click on the canvas.
       if (node.type === 'op') report(node.id);
+      else if (node.type === 'frame') report(null);
     },
     [report],
   );
@@ -199,7 +216,7 @@ export function FlowCanvas({
     const { width, height } = store.getState();
     const bounds = getNodesBounds(getNodes());
     void setViewport(getViewportForBounds(bounds, width, height, 0.03, 1.1, 0.08), { duration: 200 });
-  }, [store, getNodes, setViewport]);
+  }, [store, getNodes, getNodesBounds, setViewport]);
 
   const onEdgeClick = useCallback<EdgeMouseHandler<RouteFlowEdge>>(
     (_, edge) => {
@@ -229,7 +246,7 @@ export function FlowCanvas({
         setExporting(false);
       }
     },
-    [getNodes, costs],
+    [getNodes, getNodesBounds, costs],
   );
   useEffect(() => {
     if (!exporterRef) return;
@@ -246,16 +263,16 @@ export function FlowCanvas({
     if (selectedNodeId === initialSelection.current) return;
     initialSelection.current = undefined;
     if (!selectedNodeId) return;
-    const n = placed.find((p) => p.id === selectedNodeId);
-    if (!n || n.width === undefined || n.height === undefined) return;
+    const n = placedAt.get(selectedNodeId);
+    if (!n) return;
     const { x, y, zoom } = getViewport();
     const { width, height } = store.getState();
-    const left = n.position.x * zoom + x;
-    const top = n.position.y * zoom + y;
+    const left = n.x * zoom + x;
+    const top = n.y * zoom + y;
     const visible =
       left >= 0 && top >= 0 && left + n.width * zoom <= width && top + n.height * zoom <= height;
     if (!visible)
-      void setCenter(n.position.x + n.width / 2, n.position.y + n.height / 2, {
+      void setCenter(n.x + n.width / 2, n.y + n.height / 2, {
         zoom: Math.max(zoom, 0.8),
         duration: 250,
       });
@@ -263,24 +280,25 @@ export function FlowCanvas({
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [selectedNodeId]);
 
-  // Centre a focus set from outside (search, an opened group) whenever it is asked for again.
-  // The focus at mount is framed by the first view below; later ones are centred here.
+  // Centre a focus set from outside (search, an opened group, a collapsed one) whenever it is asked
+  // for again. The focus at mount is framed by the first view below; later ones are centred here,
+  // as soon as the layout that draws the node is on screen (the canvas stays mounted across views).
   const initialFocus = useRef<string | null>(focusNodeId);
-  const focusMounted = useRef(false);
+  const centredSeq = useRef(focusSeq);
   useEffect(() => {
-    if (!focusMounted.current) {
-      focusMounted.current = true;
-      return;
-    }
-    const n = focusNodeId ? placed.find((p) => p.id === focusNodeId) : undefined;
-    if (!n || n.width === undefined || n.height === undefined) return;
-    void setCenter(n.position.x + n.width / 2, n.position.y + n.height / 2, {
+    if (centredSeq.current === focusSeq) return;
+    const n = focusNodeId ? placedAt.get(focusNodeId) : undefined;
+    if (!n) return;
+    centredSeq.current = focusSeq;
+    // A search match is jumped to (stepping through matches should not wait on animations, and a
+    // click right after lands where the match is); other moves glide.
+    void setCenter(n.x + n.width / 2, n.y + n.height / 2, {
       zoom: Math.max(getViewport().zoom, 0.8),
-      duration: 250,
+      duration: highlightNodeId === focusNodeId ? 0 : 250,
     });
-    // Only a new focus request should move the view.
+    // The highlight comes with the focus request: only a new request (or its node drawn) moves the view.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [focusNodeId, focusSeq]);
+  }, [focusNodeId, focusSeq, placedAt, setCenter, getViewport]);
 
   // First view once the canvas has a size: see initialViewport (fit when readable, else the top).
   const canvasWidth = useStore((s) => s.width);
@@ -300,64 +318,66 @@ export function FlowCanvas({
   }, [canvasWidth, canvasHeight, layout, setViewport]);
 
   return (
-    <ReactFlow<GraphFlowNode, RouteFlowEdge>
-      ref={wrapper}
-      className={far && !exporting ? 'wh-flow wh-flow--far' : 'wh-flow'}
-      data-exporting={exporting || undefined}
-      nodes={nodes}
-      edges={edges}
-      nodeTypes={nodeTypes}
-      edgeTypes={edgeTypes}
-      onNodesChange={onNodesChange}
-      onNodeClick={onNodeClick}
-      onPaneClick={onPaneClick}
-      onEdgeClick={onEdgeClick}
-      minZoom={0.03}
-      maxZoom={2.5}
-      onlyRenderVisibleElements={!exporting}
-      nodesConnectable={false}
-      edgesFocusable={false}
-      edgesReconnectable={false}
-      elevateNodesOnSelect={false}
-      deleteKeyCode={null}
-      selectionKeyCode={null}
-      multiSelectionKeyCode={null}
-      colorMode="light"
-    >
-      <Background variant={BackgroundVariant.Dots} gap={22} size={1.2} color="#d3d8df" />
-      <MiniMap<GraphFlowNode>
-        pannable
-        zoomable
-        nodeColor={miniMapColor}
-        nodeStrokeWidth={0}
-        nodeBorderRadius={3}
-        maskColor="rgba(236, 239, 243, 0.72)"
-        ariaLabel="Graph overview"
-      />
-      <Controls showInteractive={false} showFitView={false}>
-        <ControlButton
-          className="react-flow__controls-fitview"
-          onClick={fitAll}
-          title="Fit view"
-          aria-label="Fit view"
-        >
-          <FitIcon />
-        </ControlButton>
-      </Controls>
-      <Panel position="top-left">
-        <Legend summary={summary} />
-        {overlay && <OverlayLegend overlay={overlay} />}
-      </Panel>
-      <Panel position="top-right" className="wh-graph__facts" data-testid="graph-facts">
-        {summary.nodes.length.toLocaleString('en-US')} nodes ·{' '}
-        {progress ? (
-          <span role="status">
-            laying out… {progress.done}/{progress.total} bands
-          </span>
-        ) : (
-          `laid out in ${formatDuration(layout.durationMs)}`
-        )}
-      </Panel>
-    </ReactFlow>
+    <FrameActionsContext.Provider value={frameActions}>
+      <ReactFlow<GraphFlowNode, RouteFlowEdge>
+        ref={wrapper}
+        className={far && !exporting ? 'wh-flow wh-flow--far' : 'wh-flow'}
+        data-exporting={exporting || undefined}
+        nodes={nodes}
+        edges={edges}
+        nodeTypes={nodeTypes}
+        edgeTypes={edgeTypes}
+        onNodesChange={onNodesChange}
+        onNodeClick={onNodeClick}
+        onPaneClick={onPaneClick}
+        onEdgeClick={onEdgeClick}
+        minZoom={0.03}
+        maxZoom={2.5}
+        onlyRenderVisibleElements={!exporting}
+        nodesConnectable={false}
+        edgesFocusable={false}
+        edgesReconnectable={false}
+        elevateNodesOnSelect={false}
+        deleteKeyCode={null}
+        selectionKeyCode={null}
+        multiSelectionKeyCode={null}
+        colorMode="light"
+      >
+        <Background variant={BackgroundVariant.Dots} gap={22} size={1.2} color="#d3d8df" />
+        <MiniMap<GraphFlowNode>
+          pannable
+          zoomable
+          nodeColor={miniMapColor}
+          nodeStrokeWidth={0}
+          nodeBorderRadius={3}
+          maskColor="rgba(236, 239, 243, 0.72)"
+          ariaLabel="Graph overview"
+        />
+        <Controls showInteractive={false} showFitView={false}>
+          <ControlButton
+            className="react-flow__controls-fitview"
+            onClick={fitAll}
+            title="Fit view"
+            aria-label="Fit view"
+          >
+            <FitIcon />
+          </ControlButton>
+        </Controls>
+        <Panel position="top-left">
+          <Legend summary={summary} />
+          {overlay && <OverlayLegend overlay={overlay} />}
+        </Panel>
+        <Panel position="top-right" className="wh-graph__facts" data-testid="graph-facts">
+          {summary.nodes.length.toLocaleString('en-US')} nodes ·{' '}
+          {progress ? (
+            <span role="status">
+              laying out…{progress.total > 1 ? ` ${progress.done}/${progress.total} bands` : ''}
+            </span>
+          ) : (
+            `laid out in ${formatDuration(layout.durationMs)}`
+          )}
+        </Panel>
+      </ReactFlow>
+    </FrameActionsContext.Provider>
   );
 }

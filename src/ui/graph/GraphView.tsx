@@ -8,9 +8,11 @@ import {
   groupGraph,
   groupPath,
   initialExpanded,
+  openGroups,
   type CollapsedView,
   type Grouping,
 } from '../../graph/grouping';
+import type { GraphLayout } from '../../layout/types';
 import { revealMatch, searchGraph, stepMatch } from '../../graph/search';
 import { useStudio } from '../../store';
 import { downloadBlob } from '../../store/download';
@@ -35,7 +37,7 @@ export interface GraphViewProps {
 
 const groupings = new WeakMap<GraphSummary, Grouping>();
 const initial = new WeakMap<Grouping, Set<string>>();
-const views = new WeakMap<Grouping, Map<string, CollapsedView>>();
+const views = new WeakMap<Grouping, Map<string, OpenView>>();
 
 function groupingOf(summary: GraphSummary): Grouping {
   let g = groupings.get(summary);
@@ -47,14 +49,31 @@ function initialOf(grouping: Grouping): Set<string> {
   if (!e) initial.set(grouping, (e = initialExpanded(grouping)));
   return e;
 }
-/** One view object per expansion state, so that going back to a state reuses its cached layout. */
-function viewOf(summary: GraphSummary, grouping: Grouping, expanded: ReadonlySet<string>): CollapsedView {
+/** A view of the graph: the key naming the groups drawn open (as frames), and what is drawn. */
+interface OpenView {
+  key: string;
+  view: CollapsedView;
+}
+
+/**
+ * One view object per set of open groups (groups expanded inside a closed one do not count), so that
+ * going back to a view reuses it and its layout.
+ */
+function viewOf(summary: GraphSummary, grouping: Grouping, expanded: ReadonlySet<string>): OpenView {
   let byKey = views.get(grouping);
   if (!byKey) views.set(grouping, (byKey = new Map()));
-  const key = [...expanded].sort().join('\n');
+  const open = openGroups(grouping, expanded);
+  const key = open.join('\n');
   let v = byKey.get(key);
-  if (!v) byKey.set(key, (v = collapsedView(summary, grouping, expanded)));
+  if (!v) byKey.set(key, (v = { key, view: collapsedView(summary, grouping, new Set(open)) }));
   return v;
+}
+
+/** A view as drawn: the graph, what was drawn of it, and its layout. */
+interface Drawn {
+  summary: GraphSummary;
+  view: CollapsedView;
+  layout: GraphLayout;
 }
 
 interface Expansion {
@@ -125,8 +144,24 @@ export function GraphView({
   const grouping = groupingOf(summary);
   const [expansion, setExpansion] = useState<Expansion | null>(null);
   const expanded = expansion?.grouping === grouping ? expansion.expanded : initialOf(grouping);
-  const view = viewOf(summary, grouping, expanded);
-  const state = useGraphLayout(view.summary);
+  const shown = viewOf(summary, grouping, expanded);
+  const { view } = shown;
+  // The worker gets every expanded group: those hidden in a closed group tell it how that group
+  // will look when opened, so it can lay it out ahead of time.
+  const expandedList = useMemo(() => [...expanded], [expanded]);
+  const state = useGraphLayout(summary, expandedList, shown.key);
+  // While a new view is laid out, the last one drawn of the same graph stays on screen.
+  const [lastDrawn, setLastDrawn] = useState<Drawn | null>(null);
+  const ready = state.status === 'ready' ? state.layout : null;
+  useEffect(() => {
+    if (ready) setLastDrawn({ summary, view, layout: ready });
+  }, [summary, view, ready]);
+  const drawn: Drawn | null =
+    state.status === 'ready' || state.status === 'partial'
+      ? { summary, view, layout: state.layout }
+      : state.status === 'pending' && lastDrawn?.summary === summary
+        ? lastDrawn
+        : null;
   const [focus, setFocus] = useState<Focus | null>(null);
 
   const expand = useCallback(
@@ -136,10 +171,13 @@ export function GraphView({
     },
     [grouping, expanded],
   );
+  // Groups open inside a collapsed one stay open (hidden): opening it again shows it as it was, and
+  // its inner layout comes from the layout worker's cache.
   const collapse = useCallback(
     (id: string) => {
+      if (!expanded.has(id)) return;
       const next = new Set(expanded);
-      for (const g of expanded) if (isInside(grouping, g, id)) next.delete(g);
+      next.delete(id);
       setExpansion({ grouping, expanded: next });
       setFocus((f) => ({ id, seq: (f?.seq ?? 0) + 1, highlight: false }));
     },
@@ -354,12 +392,16 @@ export function GraphView({
             ))}
           </div>
         )}
-        {state.status === 'ready' || state.status === 'partial' ? (
-          <ReactFlowProvider key={summaryKey(view.summary)}>
+        {drawn ? (
+          <ReactFlowProvider key={summaryKey(drawn.summary)}>
             <FlowCanvas
-              summary={view.summary}
-              layout={state.layout}
-              progress={state.status === 'partial' ? { done: state.done, total: state.total } : undefined}
+              summary={drawn.view.summary}
+              layout={drawn.layout}
+              progress={
+                state.status === 'partial' || state.status === 'pending'
+                  ? { done: state.done, total: state.total }
+                  : undefined
+              }
               selectedNodeId={selectedNodeId}
               onSelectNode={onSelect}
               focusNodeId={focusItem}
@@ -370,6 +412,7 @@ export function GraphView({
               onSelectTensor={selectTensor}
               costs={costs}
               exporterRef={exporter}
+              onCollapseGroup={collapse}
             />
           </ReactFlowProvider>
         ) : state.status === 'pending' ? (
@@ -384,11 +427,11 @@ export function GraphView({
               )}
             </div>
           </div>
-        ) : (
+        ) : state.status === 'error' ? (
           <div className="wh-graph__status wh-graph__status--error" role="status">
             Could not lay out the graph: {state.message}
           </div>
-        )}
+        ) : null}
       </div>
     </div>
   );
@@ -405,13 +448,6 @@ const arrowDirections: Record<string, 'up' | 'down' | 'left' | 'right' | undefin
 function openPrefix(path: string[], expanded: ReadonlySet<string>): string[] {
   const closed = path.findIndex((g) => !expanded.has(g));
   return closed < 0 ? path : path.slice(0, closed);
-}
-
-/** Whether group `id` is `ancestor` or lies inside it. */
-function isInside(grouping: Grouping, id: string, ancestor: string): boolean {
-  for (let g: string | null = id; g; g = grouping.groups.get(g)?.parent ?? null)
-    if (g === ancestor) return true;
-  return false;
 }
 
 /** The first node inside a group (what the view centres on when the group opens). */

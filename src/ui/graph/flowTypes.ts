@@ -49,7 +49,18 @@ export interface RouteEdgeData extends Record<string, unknown> {
   tensor: string;
 }
 
+/** What the frame of an open group shows: its label and size, and a button that collapses it. */
+export interface FrameNodeData extends Record<string, unknown> {
+  label: string;
+  kind: 'name' | 'repeat' | 'repetition';
+  /** Operator nodes inside, at any depth. */
+  size: number;
+  /** Frames around this one. */
+  depth: number;
+}
+
 export type OpFlowNode = Node<OpNodeData, 'op'>;
 export type IoFlowNode = Node<IoNodeData, 'io'>;
-export type GraphFlowNode = OpFlowNode | IoFlowNode;
+export type FrameFlowNode = Node<FrameNodeData, 'frame'>;
+export type GraphFlowNode = OpFlowNode | IoFlowNode | FrameFlowNode;
 export type RouteFlowEdge = Edge<RouteEdgeData, 'route'>;

@@ -1,8 +1,5 @@
 import * as Comlink from 'comlink';
-import type { ElkNode } from 'elkjs/lib/elk-api';
-import { planLayout } from '../../layout/plan';
-import { stitchLayout } from '../../layout/stitch';
-import type { BandResult, GraphLayout, LayoutPlan } from '../../layout/types';
+import type { GraphLayout } from '../../layout/types';
 import type { GraphSummary } from '../../onnx/summary';
 import type { LayoutWorkerApi } from '../../worker/layout.worker';
 
@@ -14,7 +11,7 @@ export class LayoutCancelledError extends Error {
   }
 }
 
-/** Hears about a layout in progress: bands done and in all, and the layout of the bands done so far. */
+/** Hears about a layout in progress: bands done and known, and the layout of the part done so far. */
 export type LayoutListener = (done: number, total: number, partial?: GraphLayout) => void;
 
 /** A pending layout: its result, and a way to say it is no longer wanted. */
@@ -23,14 +20,19 @@ export interface LayoutRequest {
   cancel(): void;
 }
 
-/** What a job needs from a layout engine: a worker, or the same functions in-process. */
+/** What the page needs from the layout worker (or, where no worker runs, the same service in-process). */
 interface Engine {
-  plan(summary: GraphSummary): Promise<LayoutPlan>;
-  band(graph: ElkNode): Promise<BandResult>;
-  /** Stop at once (terminate the worker). */
-  kill(): void;
-  /** Hand back for reuse. */
-  release(): void;
+  openGraph(summary: GraphSummary): Promise<number>;
+  closeGraph(graph: number): Promise<void>;
+  layoutView(
+    graph: number,
+    expanded: readonly string[],
+    request: number,
+    onProgress: LayoutListener,
+  ): Promise<GraphLayout>;
+  cancel(request: number): Promise<void>;
+  /** Rejects when the worker dies. */
+  crashed: Promise<never>;
 }
 
 interface Job {
@@ -39,146 +41,158 @@ interface Job {
   /** The latest progress, replayed to requesters that join late (StrictMode remounts). */
   last?: Parameters<LayoutListener>;
   settled: boolean;
-  /** Stop the job: terminate its workers and reject its promise. */
+  /** Tell the worker to stop and reject the job's promise. */
   abort(): void;
 }
 
-/** Workers that lay out bands side by side: one core stays free for the page. */
-const parallelism =
-  typeof navigator === 'undefined' ? 1 : Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 1));
+/** Graphs the worker keeps (with their cached group layouts); the least recently used one goes first. */
+const maxGraphs = 4;
+/** Finished view layouts kept per graph on the page, so going back to a view needs no round trip. */
+const maxViews = 48;
 
-const finished = new WeakMap<GraphSummary, GraphLayout>();
-const running = new Map<GraphSummary, Job>();
-const idle: Comlink.Remote<LayoutWorkerApi>[] = [];
-const workerOf = new WeakMap<Comlink.Remote<LayoutWorkerApi>, Worker>();
+const finished = new WeakMap<GraphSummary, Map<string, GraphLayout>>();
+const running = new WeakMap<GraphSummary, Map<string, Job>>();
+let engine: Promise<Engine> | null = null;
+let handles = new Map<GraphSummary, Promise<number>>();
+let nextRequest = 1;
 
-function workerEngine(onCrash: (e: Error) => void): Engine {
-  let api = idle.pop();
-  if (!api) {
-    const worker = new Worker(new URL('../../worker/layout.worker.ts', import.meta.url), {
-      type: 'module',
-      name: 'graph-layout',
-    });
-    api = Comlink.wrap<LayoutWorkerApi>(worker);
-    workerOf.set(api, worker);
-  }
-  const remote = api;
-  const worker = workerOf.get(remote)!;
-  worker.onerror = (e) => onCrash(new Error(`layout worker failed: ${e.message}`));
+function workerEngine(): Engine {
+  const worker = new Worker(new URL('../../worker/layout.worker.ts', import.meta.url), {
+    type: 'module',
+    name: 'graph-layout',
+  });
+  const api = Comlink.wrap<LayoutWorkerApi>(worker);
+  let crash: (e: Error) => void = () => {};
+  const crashed = new Promise<never>((_, reject) => (crash = reject));
+  crashed.catch(() => undefined);
+  worker.onerror = (e) => {
+    // A dead worker takes its caches along: the next request starts a new one.
+    engine = null;
+    handles = new Map();
+    worker.terminate();
+    crash(new Error(`layout worker failed: ${e.message}`));
+  };
   return {
-    plan: (summary) => remote.plan(summary, {}),
-    band: (graph) => remote.band(graph),
-    kill: () => worker.terminate(),
-    release: () => {
-      worker.onerror = null;
-      if (idle.length < parallelism) idle.push(remote);
-      else worker.terminate();
-    },
+    openGraph: (summary) => api.openGraph(summary),
+    closeGraph: (graph) => api.closeGraph(graph),
+    layoutView: (graph, expanded, request, onProgress) =>
+      api.layoutView(graph, expanded, request, Comlink.proxy(onProgress)),
+    cancel: (request) => api.cancel(request),
+    crashed,
   };
 }
 
 async function inProcessEngine(): Promise<Engine> {
-  // ELK is big: load it only where no worker can run it.
-  const { layoutBand } = await import('../../layout/band');
+  // ELK is large: load it only where no worker can run it.
+  const { ViewLayoutService } = await import('../../layout/viewService');
+  const service = new ViewLayoutService();
   return {
-    plan: async (summary) => planLayout(summary),
-    band: layoutBand,
-    kill: () => {},
-    release: () => {},
+    openGraph: async (summary) => service.openGraph(summary),
+    closeGraph: async (graph) => service.closeGraph(graph),
+    layoutView: (graph, expanded, request, onProgress) =>
+      service.layoutView(graph, expanded, request, onProgress),
+    cancel: async (request) => service.cancel(request),
+    crashed: new Promise<never>(() => {}),
   };
 }
 
-/** Plans on one engine, spreads the bands over up to {@link parallelism} engines, stitches as bands finish. */
-async function runJob(
-  summary: GraphSummary,
-  engines: Engine[],
-  newEngine: () => Promise<Engine>,
-  notify: LayoutListener,
-): Promise<GraphLayout> {
-  const started = performance.now();
-  engines.push(await newEngine());
-  const plan = await engines[0].plan(summary);
-  const total = plan.bandGraphs.length;
-  while (engines.length < Math.min(parallelism, total)) engines.push(await newEngine());
-  const results: (BandResult | undefined)[] = new Array(total);
-  let next = 0;
-  let done = 0;
-  let shownPrefix = 0;
-  await Promise.all(
-    engines.map(async (engine) => {
-      while (next < total) {
-        const b = next++;
-        results[b] = await engine.band(plan.bandGraphs[b]);
-        done++;
-        let prefix = shownPrefix;
-        while (prefix < total && results[prefix]) prefix++;
-        if (prefix > shownPrefix && prefix < total) {
-          shownPrefix = prefix;
-          notify(done, total, stitchLayout(plan, results, performance.now() - started));
-        } else notify(done, total);
-      }
-    }),
-  );
-  for (const e of engines) e.release();
-  return stitchLayout(plan, results, performance.now() - started);
+function getEngine(): Promise<Engine> {
+  engine ??= typeof Worker === 'undefined' ? inProcessEngine() : Promise.resolve(workerEngine());
+  return engine;
 }
 
-function start(summary: GraphSummary): Job {
+/** The worker's handle of a graph, sending the graph once (and dropping the least recently used). */
+function graphHandle(e: Engine, summary: GraphSummary): Promise<number> {
+  let handle = handles.get(summary);
+  if (handle) {
+    handles.delete(summary);
+    handles.set(summary, handle);
+    return handle;
+  }
+  handle = e.openGraph(summary);
+  handles.set(summary, handle);
+  while (handles.size > maxGraphs) {
+    const [old, h] = handles.entries().next().value!;
+    handles.delete(old);
+    void h.then((id) => e.closeGraph(id)).catch(() => undefined);
+  }
+  return handle;
+}
+
+function remember(summary: GraphSummary, key: string, layout: GraphLayout): void {
+  let byKey = finished.get(summary);
+  if (!byKey) finished.set(summary, (byKey = new Map()));
+  byKey.set(key, layout);
+  if (byKey.size > maxViews) byKey.delete(byKey.keys().next().value!);
+}
+
+function start(summary: GraphSummary, expanded: readonly string[], key: string): Job {
   const listeners = new Set<LayoutListener>();
   const notify: LayoutListener = (d, t, partial) => {
     job.last = [d, t, partial ?? job.last?.[2]];
     listeners.forEach((l) => l(d, t, partial));
   };
-  const engines: Engine[] = [];
+  const request = nextRequest++;
   let rejectJob: (e: Error) => void = () => {};
-  const crashed = new Promise<never>((_, reject) => (rejectJob = reject));
-  const newEngine = () =>
-    typeof Worker === 'undefined' ? inProcessEngine() : Promise.resolve(workerEngine((e) => rejectJob(e)));
-  const promise = Promise.race([runJob(summary, engines, newEngine, notify), crashed]);
+  const aborted = new Promise<never>((_, reject) => (rejectJob = reject));
+  const run = (async () => {
+    const e = await getEngine();
+    const graph = await graphHandle(e, summary);
+    return Promise.race([e.layoutView(graph, expanded, request, notify), e.crashed]);
+  })();
+  const promise = Promise.race([run, aborted]);
+  const forget = () => {
+    if (running.get(summary)?.get(key) === job) running.get(summary)!.delete(key);
+  };
   const job: Job = {
     promise,
     listeners,
     settled: false,
     abort() {
-      if (running.get(summary) === job) running.delete(summary);
-      for (const e of engines) e.kill();
+      forget();
+      void getEngine().then((e) => e.cancel(request));
       rejectJob(new LayoutCancelledError());
     },
   };
   promise.then(
     (layout) => {
       job.settled = true;
-      finished.set(summary, layout);
-      if (running.get(summary) === job) running.delete(summary);
+      remember(summary, key, layout);
+      forget();
     },
     () => {
       job.settled = true;
-      for (const e of engines) e.kill();
-      if (running.get(summary) === job) running.delete(summary);
+      forget();
     },
   );
   return job;
 }
 
-/** A layout already computed for this very summary object (layouts are cached by identity). */
-export function cachedLayout(summary: GraphSummary): GraphLayout | undefined {
-  return finished.get(summary);
+/** A layout already computed for this graph and view key. */
+export function cachedLayout(summary: GraphSummary, key: string): GraphLayout | undefined {
+  return finished.get(summary)?.get(key);
 }
 
 /**
- * Lay out a summary in layout workers. Requests for the same summary share one job; when every
- * requester has cancelled (a newer summary arrived, the view unmounted), the job's workers are
- * terminated, which stops ELK mid-run. The cancel waits a tick so that React's StrictMode
- * unmount/remount does not throw away a layout in progress.
+ * Lay out the view of `summary` with the groups `expanded` open (drawn as frames where every group
+ * around them is open too), in the layout worker; `key` names that view (the same groups drawn open,
+ * the same key). The worker keeps each group's inner layout, so a view that differs from an earlier
+ * one by a group only lays out that group (unless it was laid out ahead) and the levels above it. Requests for the same view share one job; when every requester has cancelled
+ * (another view was asked for, the canvas unmounted), the worker drops it at its next band. The
+ * cancel waits a tick so that React's StrictMode unmount/remount does not throw a layout away.
  */
-export function requestLayout(summary: GraphSummary, listener?: LayoutListener): LayoutRequest {
-  const done = finished.get(summary);
+export function requestLayout(
+  summary: GraphSummary,
+  expanded: readonly string[],
+  key: string,
+  listener?: LayoutListener,
+): LayoutRequest {
+  const done = cachedLayout(summary, key);
   if (done) return { promise: Promise.resolve(done), cancel: () => {} };
-  let job = running.get(summary);
-  if (!job) {
-    job = start(summary);
-    running.set(summary, job);
-  }
+  let byKey = running.get(summary);
+  if (!byKey) running.set(summary, (byKey = new Map()));
+  let job = byKey.get(key);
+  if (!job) byKey.set(key, (job = start(summary, expanded, key)));
   const current = job;
   const mine: LayoutListener = (d, t, partial) => listener?.(d, t, partial);
   current.listeners.add(mine);

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../onnx/builder';
 import { DataType } from '../../onnx/dtype';
 import { summarizeGraph } from '../../onnx/summary';
+import { collapsedView, groupGraph, initialExpanded } from '../../graph/grouping';
+import { transformerModel } from '../../graph/testing/transformer';
+import { GroupedLayout } from '../../layout/hierarchy';
 import { layoutGraph } from '../../layout/layoutGraph';
 import { badgeString } from '../../layout/nodeSize';
 import { roundedPath } from './paths';
@@ -67,6 +70,42 @@ describe('toFlow', () => {
     expect(pills.every((n) => n.selectable === false)).toBe(true);
     // Node data is display data: plain, cloneable, no functions.
     expect(() => structuredClone(nodes.map((n) => n.data))).not.toThrow();
+  });
+});
+
+describe('toFlow with open groups', () => {
+  it('makes frames parents of their contents, placed relative to them, with handles still on the routes', async () => {
+    const summary = summarizeGraph(transformerModel({ layers: 2, heads: 3, headSize: 1 }).graph);
+    const grouping = groupGraph(summary);
+    const expanded = new Set([...initialExpanded(grouping), 'g:/encoder/layer.0']);
+    const view = collapsedView(summary, grouping, expanded);
+    const layout = await new GroupedLayout(summary, grouping).layout(expanded);
+    const { nodes, edges } = toFlow(view.summary, layout);
+    const frames = nodes.filter((n) => n.type === 'frame');
+    expect(frames.map((f) => f.id)).toEqual(layout.frames.map((f) => f.id));
+    expect(frames.map((f) => f.id)).toContain('g:/encoder/layer.0');
+    // Every frame comes before the nodes inside it; absolute = parent's absolute + relative.
+    const absolute = new Map<string, { x: number; y: number }>();
+    nodes.forEach((n, i) => {
+      const parent = n.parentId ? absolute.get(n.parentId) : { x: 0, y: 0 };
+      expect(parent, `${n.id} comes after its parent ${n.parentId}`).toBeDefined();
+      if (n.parentId) {
+        expect(nodes.findIndex((m) => m.id === n.parentId)).toBeLessThan(i);
+        expect(n.extent).toBe('parent');
+      }
+      absolute.set(n.id, { x: parent!.x + n.position.x, y: parent!.y + n.position.y });
+    });
+    for (const n of layout.nodes) expect(absolute.get(n.id)).toEqual({ x: n.x, y: n.y });
+    for (const f of layout.frames) expect(absolute.get(f.id)).toEqual({ x: f.x, y: f.y });
+    expect(frames.every((f) => f.selectable === false && f.draggable === false)).toBe(true);
+    const byId = new Map(nodes.map((n) => [n.id, n]));
+    for (const e of edges) {
+      const source = byId.get(e.source)!;
+      const sh = source.handles!.find((h) => h.id === e.sourceHandle)!;
+      const from = absolute.get(e.source)!;
+      expect(from.x + sh.x + (sh.width ?? 1) / 2).toBeCloseTo(e.data!.points[0].x, 0);
+      expect(from.y + sh.y + (sh.height ?? 1)).toBeCloseTo(e.data!.points[0].y, 0);
+    }
   });
 });
 

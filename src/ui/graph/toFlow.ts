@@ -34,7 +34,10 @@ function typeText(v: ValueSummary | undefined): string {
   return shape ? `${v.type}[${shape}]` : v.type;
 }
 
-/** React Flow nodes and edges for a laid-out graph summary. */
+/**
+ * React Flow nodes and edges for a laid-out graph summary. Open groups become frame nodes (a
+ * sub-flow): the nodes inside have the frame as parent and positions relative to it.
+ */
 export function toFlow(
   summary: GraphSummary,
   layout: GraphLayout,
@@ -43,10 +46,33 @@ export function toFlow(
   const inputs = new Map(summary.inputs.map((v) => [`in:${v.name}`, v]));
   const outputs = new Map(summary.outputs.map((v) => [`out:${v.name}`, v]));
   const nodes: GraphFlowNode[] = [];
+  // Frames first, each before the frames inside it: React Flow places children after their parent.
+  const frameAt = new Map<string, { x: number; y: number; depth: number }>();
+  for (const f of layout.frames) {
+    const parent = f.parent ? frameAt.get(f.parent) : undefined;
+    const depth = parent ? parent.depth + 1 : 0;
+    frameAt.set(f.id, { x: f.x, y: f.y, depth });
+    nodes.push({
+      id: f.id,
+      type: 'frame',
+      position: parent ? { x: f.x - parent.x, y: f.y - parent.y } : { x: f.x, y: f.y },
+      ...(parent ? { parentId: f.parent, extent: 'parent' as const } : {}),
+      width: f.width,
+      height: f.height,
+      selectable: false,
+      draggable: false,
+      focusable: false,
+      connectable: false,
+      ariaLabel: `Group ${f.label}`,
+      data: { label: f.label, kind: f.kind, size: f.size, depth },
+    });
+  }
   for (const n of layout.nodes) {
+    const parent = n.parent ? frameAt.get(n.parent) : undefined;
     const common = {
       id: n.id,
-      position: { x: n.x, y: n.y },
+      position: parent ? { x: n.x - parent.x, y: n.y - parent.y } : { x: n.x, y: n.y },
+      ...(parent ? { parentId: n.parent, extent: 'parent' as const } : {}),
       width: n.width,
       height: n.height,
       handles: handlesOf(n),
