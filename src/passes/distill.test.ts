@@ -1,17 +1,23 @@
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Dataset, loadDataset, makeSplits } from '../data/dataset';
+import { Dataset, makeSplits } from '../data/dataset';
 import { GraphBuilder } from '../onnx/builder';
 import { DataType } from '../onnx/dtype';
 import { Model } from '../onnx/ir';
-import { countParameters, summarizeModel } from '../onnx/summary';
+import { countParameters } from '../onnx/summary';
 import { checkModel } from '../onnx/validate';
 import { parseRecipe } from '../pipeline/recipe';
 import { PipelineCache, runPipeline } from '../pipeline/runner';
 import { readBytes, repoRoot } from '../test/fixtures';
 import { distill, distillParams } from './distill';
 import { argmax } from '../metrics/fidelity';
-import { randomNormal, runtime, stageContext, syntheticDataset } from './testing/quantFixtures';
+import {
+  randomNormal,
+  runtime,
+  sampleDataset,
+  stageContext,
+  syntheticDataset,
+} from './testing/quantFixtures';
 
 const samples = path.join(repoRoot, 'public/samples');
 const modelBytes = readBytes(path.join(samples, 'digits-cnn.onnx'));
@@ -63,14 +69,7 @@ describe('distill on the bundled sample (teacher in onnxruntime-node, student in
   let data: Dataset;
   beforeAll(async () => {
     teacher = Model.decode(modelBytes);
-    const manifest = JSON.parse(
-      new TextDecoder().decode(readBytes(path.join(samples, 'digits-dataset.json'))),
-    );
-    data = await loadDataset(
-      manifest,
-      async (p) => readBytes(path.join(samples, p)),
-      summarizeModel(teacher, modelBytes.byteLength).inputs,
-    );
+    data = await sampleDataset(teacher);
   });
 
   it('a narrow student with at most 1/4 of the parameters: distilled beats the same student from scratch, and its export runs in onnxruntime with the accuracy training reported', async () => {

@@ -1,13 +1,12 @@
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadDataset, type Dataset } from '../data/dataset';
+import type { Dataset } from '../data/dataset';
 import { Model } from '../onnx/ir';
-import { summarizeModel } from '../onnx/summary';
 import { checkModel } from '../onnx/validate';
 import { readBytes, repoRoot } from '../test/fixtures';
 import { fineTune } from './fineTune';
 import { pruneMagnitude } from './pruneMagnitude';
-import { compareOnDataset, runOnWeb, runtime, stageContext } from './testing/quantFixtures';
+import { compareOnDataset, runOnWeb, runtime, sampleDataset, stageContext } from './testing/quantFixtures';
 import { findWeights, weightValues } from './weights';
 
 const samples = path.join(repoRoot, 'public/samples');
@@ -22,14 +21,7 @@ describe('fine-tune on the bundled sample (acceptance: 80 % pruning + fine-tunin
   let data: Dataset;
   beforeAll(async () => {
     model = Model.decode(modelBytes);
-    const manifest = JSON.parse(
-      new TextDecoder().decode(readBytes(path.join(samples, 'digits-dataset.json'))),
-    );
-    data = await loadDataset(
-      manifest,
-      async (p) => readBytes(path.join(samples, p)),
-      summarizeModel(model, modelBytes.byteLength).inputs,
-    );
+    data = await sampleDataset(model);
   });
 
   it('recovers 80 % magnitude pruning to within 1 point of the float model; without it the loss is larger', async () => {

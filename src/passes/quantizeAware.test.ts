@@ -1,9 +1,8 @@
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Dataset, loadDataset } from '../data/dataset';
+import { Dataset } from '../data/dataset';
 import { DataType } from '../onnx/dtype';
 import { Model } from '../onnx/ir';
-import { summarizeModel } from '../onnx/summary';
 import { makeTensor, tensorArray } from '../onnx/tensor';
 import { checkModel } from '../onnx/validate';
 import { readBytes, repoRoot } from '../test/fixtures';
@@ -13,7 +12,7 @@ import { pruneMagnitude, pruneMagnitudeParams } from './pruneMagnitude';
 import { quantizeAware, quantizeAwareParams } from './quantizeAware';
 import { quantizeStatic, quantizeStaticParams } from './quantizeStatic';
 import { findStage } from './registry';
-import { compareOnDataset, optimizedOps, stageContext } from './testing/quantFixtures';
+import { compareOnDataset, optimizedOps, sampleDataset, stageContext } from './testing/quantFixtures';
 import type { StageContext } from './types';
 
 const samples = path.join(repoRoot, 'public/samples');
@@ -75,14 +74,7 @@ describe('quantize-aware on the bundled sample model and its dataset', () => {
   let data: Dataset;
   beforeAll(async () => {
     model = Model.decode(modelBytes);
-    const manifest = JSON.parse(
-      new TextDecoder().decode(readBytes(path.join(samples, 'digits-dataset.json'))),
-    );
-    data = await loadDataset(
-      manifest,
-      async (p) => readBytes(path.join(samples, p)),
-      summarizeModel(model, modelBytes.byteLength).inputs,
-    );
+    data = await sampleDataset(model);
   });
 
   it('is registered after fine-tune', () => {

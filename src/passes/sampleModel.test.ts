@@ -1,9 +1,8 @@
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadDataset, type Dataset } from '../data/dataset';
+import type { Dataset } from '../data/dataset';
 import { Model } from '../onnx/ir';
-import { summarizeModel } from '../onnx/summary';
 import { checkModel } from '../onnx/validate';
 import { readBytes, repoRoot } from '../test/fixtures';
 import { clusterWeights, clusterWeightsParams } from './clusterWeights';
@@ -11,7 +10,14 @@ import { foldBatchNorm } from './foldBatchNorm';
 import { pruneChannels, pruneChannelsParams } from './pruneChannels';
 import { pruneMagnitude, pruneMagnitudeParams, pruneMagnitudeModel } from './pruneMagnitude';
 import { simplify } from './simplify';
-import { compareOnDataset, optimizedOps, runOnWeb, runtime, stageContext } from './testing/quantFixtures';
+import {
+  compareOnDataset,
+  optimizedOps,
+  runOnWeb,
+  runtime,
+  sampleDataset,
+  stageContext,
+} from './testing/quantFixtures';
 import { quantizeStatic, quantizeStaticParams } from './quantizeStatic';
 import { DataType } from '../onnx/dtype';
 import { tensorBytes, tensorDims } from '../onnx/tensor';
@@ -73,14 +79,7 @@ describe('pruning and compression stages on the bundled sample model and its dat
   let reference: Awaited<ReturnType<typeof outputsOn>>;
   beforeAll(async () => {
     model = Model.decode(modelBytes);
-    const manifest = JSON.parse(
-      new TextDecoder().decode(readBytes(path.join(samples, 'digits-dataset.json'))),
-    );
-    data = await loadDataset(
-      manifest,
-      async (p) => readBytes(path.join(samples, p)),
-      summarizeModel(model, modelBytes.byteLength).inputs,
-    );
+    data = await sampleDataset(model);
     reference = await outputsOn(model, data);
   });
 

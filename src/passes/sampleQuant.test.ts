@@ -1,8 +1,7 @@
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadDataset, type Dataset } from '../data/dataset';
+import type { Dataset } from '../data/dataset';
 import { Model } from '../onnx/ir';
-import { summarizeModel } from '../onnx/summary';
 import { checkModel } from '../onnx/validate';
 import { readBytes, repoRoot } from '../test/fixtures';
 import { quantDetails } from '../worker/modelService';
@@ -12,7 +11,13 @@ import { quantizeDynamic, quantizeDynamicParams } from './quantizeDynamic';
 import { quantizeInt4, quantizeInt4Params } from './quantizeInt4';
 import { quantizeStatic, quantizeStaticParams } from './quantizeStatic';
 import { excludeMostSensitive } from './sensitivity';
-import { compareOnDataset, optimizedOps, runtime, stageContext } from './testing/quantFixtures';
+import {
+  compareOnDataset,
+  optimizedOps,
+  runtime,
+  sampleDataset,
+  stageContext,
+} from './testing/quantFixtures';
 
 const samples = path.join(repoRoot, 'public/samples');
 const modelBytes = readBytes(path.join(samples, 'digits-cnn.onnx'));
@@ -37,14 +42,7 @@ describe('quantization stages on the bundled sample model and its dataset', () =
   let data: Dataset;
   beforeAll(async () => {
     model = Model.decode(modelBytes);
-    const manifest = JSON.parse(
-      new TextDecoder().decode(readBytes(path.join(samples, 'digits-dataset.json'))),
-    );
-    data = await loadDataset(
-      manifest,
-      async (p) => readBytes(path.join(samples, p)),
-      summarizeModel(model, modelBytes.byteLength).inputs,
-    );
+    data = await sampleDataset(model);
   });
 
   it('static int8 stays within 1 accuracy point, is ≤ 0.3× the size and runs as QLinearConv', async () => {

@@ -1,13 +1,12 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadDataset } from '../data/dataset';
 import { Model } from '../onnx/ir';
-import { summarizeModel } from '../onnx/summary';
 import { createNodeRuntime } from '../runtime/node';
 import { readBytes, repoRoot } from '../test/fixtures';
 import { exportStageModel } from './provenance';
 import type { Recipe } from './recipe';
 import { runPipeline } from './runner';
+import { sampleDataset } from '../passes/testing/quantFixtures';
 
 const samples = path.join(repoRoot, 'public/samples');
 
@@ -31,14 +30,7 @@ describe('distill → prune + fine-tune → QAT int8 → cluster on the sample',
   it('is ≥ 20× smaller (gzip) within 2 points, and the export scores the same in onnxruntime-node', async () => {
     const bytes = readBytes(path.join(samples, 'digits-cnn.onnx'));
     const model = Model.decode(bytes);
-    const manifest = JSON.parse(
-      new TextDecoder().decode(readBytes(path.join(samples, 'digits-dataset.json'))),
-    );
-    const data = await loadDataset(
-      manifest,
-      async (p) => readBytes(path.join(samples, p)),
-      summarizeModel(model, bytes.byteLength).inputs,
-    );
+    const data = await sampleDataset(model);
     const runtime = createNodeRuntime({ threads: 2 });
     const t0 = performance.now();
     const results = await runPipeline({

@@ -13,13 +13,14 @@ import { GraphBuilder } from '../../onnx/builder';
 import { DataType } from '../../onnx/dtype';
 import { Model } from '../../onnx/ir';
 import { elementCount } from '../../onnx/tensor';
-import { Dataset, makeSplits, PreprocessSchema } from '../../data/dataset';
+import { Dataset, loadDataset, makeSplits, PreprocessSchema } from '../../data/dataset';
+import { summarizeModel } from '../../onnx/summary';
 import { parseNpy } from '../../data/npy';
 import { createNodeRuntime } from '../../runtime/node';
 import { seededRandom } from '../../runtime/inputs';
 import type { RtTensor, Runtime } from '../../runtime/types';
 import { addFidelity, argmax, fidelityResult, newFidelity, type Fidelity } from '../../metrics/fidelity';
-import { hasSharedModels, readBytes, sharedModelsDir } from '../../test/fixtures';
+import { hasSharedModels, readBytes, repoRoot, sharedModelsDir } from '../../test/fixtures';
 import type { StageContext } from '../types';
 
 export const runtime: Runtime = createNodeRuntime({ threads: 1 });
@@ -499,4 +500,17 @@ export function mnistDataset(calibration = 200, evaluation = 1000): Dataset {
 
 export function readSharedModel(file: string): Model {
   return Model.decode(readBytes(path.join(sharedModelsDir, file)));
+}
+
+/** The bundled sample's dataset (public/samples/digits-dataset.json), converted for `model`'s input. */
+export async function sampleDataset(model: Model): Promise<Dataset> {
+  const samples = path.join(repoRoot, 'public/samples');
+  const manifest: unknown = JSON.parse(
+    new TextDecoder().decode(readBytes(path.join(samples, 'digits-dataset.json'))),
+  );
+  return loadDataset(
+    manifest,
+    async (p) => readBytes(path.join(samples, p)),
+    summarizeModel(model, 0).inputs,
+  );
 }
